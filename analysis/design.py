@@ -81,6 +81,27 @@ class Stage:
         return self.n_sampled / self.popsize
 
 
+@dataclass(frozen=True, eq=False)
+class Replicates:
+    """Replicate weights and how their estimates combine into a variance (R ``svrVar``).
+
+    ``weights`` is (n, R): full replicate *sampling* weights (not factors). The variance of a
+    statistic is ``scale * sum_r rscales[r] * (theta_r - centre)^2`` with ``centre`` the
+    full-sample estimate when ``mse`` is true, else the mean of the replicates.
+    """
+
+    weights: np.ndarray
+    scale: float
+    rscales: np.ndarray
+    mse: bool
+    kind: str
+    df: int
+
+    @property
+    def count(self) -> int:
+        return self.weights.shape[1]
+
+
 @dataclass(frozen=True)
 class DesignSpec:
     """The columns and options a design was built from; stored with every analysis run."""
@@ -122,6 +143,7 @@ class SurveyDesign:
     has_strata: bool
     spec: DesignSpec
     adjustments: tuple[Any, ...] = field(default=())
+    replicates: Replicates | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -252,6 +274,10 @@ class SurveyDesign:
     def variance_depth(self) -> int:
         """Stages whose within-cluster variance enters (all of them with fpc, else the first)."""
         return len(self.stages) if self.has_fpc else 1
+
+    @property
+    def variance_method(self) -> str:
+        return "taylor" if self.replicates is None else self.replicates.kind
 
     def degf(self, mask: np.ndarray | None = None) -> int:
         """Design degrees of freedom: PSUs minus strata among rows with non-zero weight.

@@ -221,7 +221,12 @@ def _srs_variance(statistic: str, d: np.ndarray, w: np.ndarray, v: np.ndarray,
 def _finish(design: SurveyDesign, lin: Linearized) -> Estimate:
     codes = lin.domains.codes
     n_dom = lin.domains.count
-    cov = linearization.vcov(design, lin.influence, codes, n_dom)
+    if design.replicates is None:
+        cov = linearization.vcov(design, lin.influence, codes, n_dom)
+    else:  # replicate weights: re-estimate under each replicate (analysis.replicates)
+        from analysis.replicates import replicate_vcov
+
+        cov = replicate_vcov(design, lin)
     inside = codes >= 0
     d = codes[inside]
     w = design.weights[inside]
@@ -243,5 +248,6 @@ def _finish(design: SurveyDesign, lin: Linearized) -> Estimate:
         n_rows=n_rows,
         deff=deff,
         n_eff=kish,
+        variance_method=design.variance_method,
         default_ci="logit" if lin.statistic == "prop" else "t",
     )
