@@ -1,0 +1,46 @@
+"""``POST /api/v1/responses``: 201 stored, 200 already stored (same body), 4xx JSON errors."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app, jsonify, request
+from flask.wrappers import Response
+from flask_babel import gettext as _
+
+from surveyapp.api import bp
+from surveyapp.api.auth import authenticate, rate_limit_key
+from surveyapp.extensions import limiter
+from surveyapp.security import source_hash
+from surveyapp.services import submissions
+from surveyapp.services.validation import SubmissionError, validate
+
+
+def _api_limit() -> str:
+    return str(current_app.config["RATELIMIT_API"])
+
+
+@bp.errorhandler(SubmissionError)
+def _submission_error(err: SubmissionError) -> tuple[Response, int]:
+    response = jsonify(err.to_dict())
+    if err.status == 401:
+        response.headers["WWW-Authenticate"] = 'Kiosk realm="sipas"'
+    return response, err.status
+
+
+@bp.post("/responses")
+@limiter.limit(_api_limit, key_func=rate_limit_key)
+def create_response() -> tuple[Response, int]:
+    if request.mimetype != "application/json":
+        raise SubmissionError(415, "unsupported_media_type", None,
+                              _("Send the response as application/json."))
+    raw = request.get_data(cache=False)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise SubmissionError(400, "invalid_json", None,
+                              _("The request body is not valid JSON.")) from None
+    auth = authenticate(payload)
+    sub = validate(payload, auth)
+    response, created = submissions.store(sub, source_hash=source_hash())
+    return jsonify(submissions.body(response)), 201 if created else 200

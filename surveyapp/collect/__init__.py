@@ -1,0 +1,7 @@
+"""Public survey pages: the kiosk (``/k/<kiosk-id>``) and the phone link (``/s/<centre>``)."""
+
+from flask import Blueprint
+
+bp = Blueprint("collect", __name__)
+
+from surveyapp.collect import kiosk_routes, phone_routes  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Domain operations shared by the web views, the JSON API and the CLI."""

@@ -1,0 +1,41 @@
+/* Progressive enhancement only: every page works without this file.
+   - kiosk idle reset: back to the start screen after data-idle seconds without a touch;
+   - auto-advance: after an answer, bring the next unanswered statement (or Next) into view;
+   - no double submit: buttons are disabled once a form is sent (the server is idempotent). */
+(function () {
+  "use strict";
+  var body = document.body;
+  var idle = parseInt(body.getAttribute("data-idle") || "0", 10);
+  var home = body.getAttribute("data-home");
+  if (idle > 0 && home) {
+    var timer = null;
+    var reset = function () {
+      if (timer) { clearTimeout(timer); }
+      timer = setTimeout(function () { window.location.replace(home); }, idle * 1000);
+    };
+    ["pointerdown", "keydown", "touchstart", "input", "scroll"].forEach(function (ev) {
+      window.addEventListener(ev, reset, { passive: true });
+    });
+    reset();
+  }
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input || input.type !== "radio") { return; }
+    var items = Array.prototype.slice.call(document.querySelectorAll("fieldset.item"));
+    var here = items.indexOf(input.closest("fieldset.item"));
+    for (var i = here + 1; i < items.length; i++) {
+      if (!items[i].querySelector("input:checked")) {
+        items[i].scrollIntoView({ behavior: "smooth", block: "center" });
+        return;
+      }
+    }
+    var next = document.querySelector(".nav .primary");
+    if (next) { next.scrollIntoView({ behavior: "smooth", block: "center" }); }
+  });
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    window.setTimeout(function () {
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
+    }, 0);
+  });
+})();

@@ -1,0 +1,224 @@
+"""Shared fixtures (flaskr style): ``app`` (parametrized over SQLite and PostgreSQL), ``client``,
+``runner``, ``kiosk`` (id + token of a registered kiosk), ``kiosk_client`` (a browser already
+set up as that kiosk) and ``phone_link`` (a valid signed phone link).
+
+Database life cycle: per test session and backend, one database is built with the real
+migrations (``flask db upgrade``); before each test its tables are emptied and the reference
+data are loaded again with the real loaders, so every test starts from the same state.
+PostgreSQL: each session works in its own schema ``t_<random>`` (``search_path`` set through
+the connection options) and drops it at the end, so parallel runs can share one server.
+Unreachable PostgreSQL skips those tests locally and fails them when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SECRET = "test-secret-key-" + "x" * 32
+
+
+def _compile_catalogues() -> None:
+    """The catalogues are compiled by scripts/test; compile here too when run directly."""
+    from surveyapp.i18n_cli import TRANSLATIONS, pybabel
+
+    if not Path(TRANSLATIONS, "vi", "LC_MESSAGES", "messages.mo").exists():
+        pybabel("compile", "-d", TRANSLATIONS)
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    engine_options: dict[str, Any]
+
+
+def _postgres_backend() -> Iterator[Backend]:
+    url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
+    from surveyapp.config import normalise_database_url
+
+    url = normalise_database_url(url)
+    schema = "t_" + secrets.token_hex(6)
+    try:
+        admin = create_engine(url, connect_args={"connect_timeout": 5})
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection failure
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL at {url} unreachable in CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable ({exc.__class__.__name__}); set TEST_POSTGRES_URL")
+    try:
+        yield Backend("postgresql", url, {"connect_args": {"options": f"-csearch_path={schema}"}})
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    path = tmp_path_factory.mktemp("sqlite") / "sipas-test.db"
+    return Backend("sqlite", f"sqlite:///{path}", {})
+
+
+@pytest.fixture(scope="session")
+def postgresql_backend() -> Iterator[Backend]:
+    yield from _postgres_backend()
+
+
+def make_config(backend: Backend, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": backend.url,
+        "SQLALCHEMY_ENGINE_OPTIONS": backend.engine_options,
+        "RATELIMIT_ENABLED": False,
+        "PUBLIC_BASE_URL": "http://sipas.test",
+    }
+    config.update(overrides)
+    return config
+
+
+_migrated: set[str] = set()
+
+
+def prepare_database(app: Flask) -> None:
+    """Migrate once per backend and session, then empty every table and reload references."""
+    from flask_migrate import upgrade
+
+    from surveyapp.extensions import db
+    from surveyapp.services import demo, questionnaires, reference
+
+    with app.app_context():
+        url = str(db.engine.url) + repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        if url not in _migrated:
+            upgrade()
+            _migrated.add(url)
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our table names
+        reference.load_units()
+        questionnaires.load_questionnaire("sipas-2023")
+        demo.load_fields()
+        demo.load_centres()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.getfixturevalue(f"{request.param}_backend")
+
+
+@pytest.fixture
+def app_factory(backend: Backend) -> Iterator[Any]:
+    """Build more apps on the same (already prepared) database, e.g. with limits on."""
+    from surveyapp import create_app
+    from surveyapp.extensions import db
+
+    _compile_catalogues()
+    made: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = create_app(make_config(backend, **overrides))
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Flask:
+    app = app_factory()
+    prepare_database(app)
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@dataclass(frozen=True)
+class KioskInfo:
+    id: str
+    token: str
+    centre: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Kiosk {self.id}:{self.token}"}
+
+
+@pytest.fixture
+def kiosk(app: Flask) -> KioskInfo:
+    """A kiosk registered at the Phường Ba Đình centre (X00004)."""
+    from surveyapp.services import kiosks
+
+    with app.app_context():
+        cred = kiosks.register(kiosks.find_centre("X00004"), None, "test kiosk")
+    return KioskInfo(cred.id, cred.token, cred.centre_code)
+
+
+@pytest.fixture
+def kiosk_client(app: Flask, kiosk: KioskInfo) -> FlaskClient:
+    """A browser that went through the kiosk set-up page once."""
+    client = app.test_client()
+    page = client.get(f"/k/{kiosk.id}/setup?token={kiosk.token}")
+    assert page.status_code == 200
+    csrf = extract_csrf(page.get_data(as_text=True))
+    done = client.post(f"/k/{kiosk.id}/setup", data={"csrf_token": csrf, "token": kiosk.token})
+    assert done.status_code == 303, done.get_data(as_text=True)
+    return client
+
+
+@dataclass(frozen=True)
+class PhoneLink:
+    centre: str
+    counter: str | None
+    path: str  # /s/<centre>?...
+    params: dict[str, str]
+
+    @property
+    def query(self) -> str:
+        return self.path.partition("?")[2]
+
+
+@pytest.fixture
+def phone_link(app: Flask) -> PhoneLink:
+    """A valid signed phone-QR link for counter 1 of the Hà Nội provincial centre (P01)."""
+    from surveyapp.services import links
+
+    with app.test_request_context():
+        link = links.make("P01", "1")
+        return PhoneLink("P01", "1", f"/s/P01?{link.query()}", link.params())
+
+
+def extract_csrf(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
