@@ -221,12 +221,29 @@ def _srs_variance(statistic: str, d: np.ndarray, w: np.ndarray, v: np.ndarray,
 def _finish(design: SurveyDesign, lin: Linearized) -> Estimate:
     codes = lin.domains.codes
     n_dom = lin.domains.count
-    if design.replicates is None:
-        cov = linearization.vcov(design, lin.influence, codes, n_dom)
-    else:  # replicate weights: re-estimate under each replicate (analysis.replicates)
-        from analysis.replicates import replicate_vcov
+    logistic = None
+    if lin.statistic == "prop":  # R's svyglm(y ~ 1, quasibinomial) for logit/likelihood CIs
+        from analysis.likelihood_ci import fit_logistic, indicator_from_influence
 
-        cov = replicate_vcov(design, lin)
+        y = indicator_from_influence(codes, design.weights, lin.estimate, lin.influence)
+        logistic = fit_logistic(codes, n_dom, design.weights, y)
+    logit_var = None
+    if design.replicates is None:
+        if logistic is not None:  # one engine pass for var(p) and R's var(logit coefficient)
+            from analysis.likelihood_ci import taylor_variances
+
+            cov, logit_var = taylor_variances(design, codes, n_dom, lin.influence,
+                                              lin.estimate, logistic)
+        else:
+            cov = linearization.vcov(design, lin.influence, codes, n_dom)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            deff = np.diagonal(cov, axis1=1, axis2=2) / lin.srs_variance
+        df = design.domain_degf(codes, n_dom)
+    else:  # replicate weights: re-estimate under each replicate (analysis.replicates)
+        from analysis.replicates import replicate_summary
+
+        rep = replicate_summary(design, lin, logistic)
+        cov, deff, df, logit_var = rep.vcov, rep.deff, rep.df, rep.logit_var
     inside = codes >= 0
     d = codes[inside]
     w = design.weights[inside]
@@ -235,7 +252,6 @@ def _finish(design: SurveyDesign, lin: Linearized) -> Estimate:
     n_pos = np.bincount(d, weights=(w != 0).astype(float), minlength=n_dom).astype(np.int64)
     n_rows = np.bincount(d, minlength=n_dom).astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        deff = np.diagonal(cov, axis1=1, axis2=2) / lin.srs_variance
         kish = sum_w**2 / sum_w2
     return Estimate(
         statistic=lin.statistic,
@@ -243,11 +259,13 @@ def _finish(design: SurveyDesign, lin: Linearized) -> Estimate:
         domains=lin.domains.labels,
         estimate=lin.estimate,
         vcov=cov,
-        df=design.domain_degf(codes, n_dom),
+        df=df,
         n=n_pos,
         n_rows=n_rows,
         deff=deff,
         n_eff=kish,
         variance_method=design.variance_method,
         default_ci="logit" if lin.statistic == "prop" else "t",
+        logistic=logistic,
+        logit_var=logit_var,
     )

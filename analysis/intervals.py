@@ -3,14 +3,16 @@ proportions.
 
 Proportion methods (Lumley 2010 §2.3.1; Korn & Graubard 1998; R ``survey::svyciprop``):
 
-* ``logit`` (default): Wald interval for logit(p) with SE(p)/(p(1-p)), back-transformed;
+* ``logit`` (default): Wald interval for logit(p) with SE(p)/(p(1-p)), back-transformed (on
+  replicate designs R refits the logistic model per replicate and uses the replicate variance
+  of the logit itself, as here);
 * ``xlogit``: the same interval obtained by the delta method on ``log(p/(1-p))``;
 * ``asin``: Wald interval for asin(sqrt(p)), back-transformed with sin^2;
 * ``mean``: Wald interval p +/- t SE;
 * ``beta``: Korn-Graubard Clopper-Pearson interval with the effective sample size
   p(1-p)/var(p), adjusted by (t_{n-1} / t_df)^2;
 * ``likelihood``: profile-likelihood interval of the design-adjusted binomial likelihood
-  (see :func:`likelihood_ci`).
+  (:mod:`analysis.likelihood_ci`, R's algorithm step by step).
 
 All quantiles are t quantiles on the design degrees of freedom, or normal when ``df`` is
 infinite. Where R would return NaN because the estimate is 0 or 1 (zero variance), every method
@@ -21,11 +23,15 @@ defined and honest, flagged by :mod:`analysis.reliability`.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special, stats
 
 from analysis.errors import EstimationError
+
+if TYPE_CHECKING:
+    from analysis.likelihood_ci import LogisticFit
 
 
 class CIMethod(StrEnum):
@@ -69,11 +75,20 @@ def proportion_interval(
     level: float,
     method: CIMethod | str = CIMethod.LOGIT,
     n_rows: np.ndarray | float | None = None,
+    *,
+    fit: LogisticFit | None = None,
+    coef_var: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval for a proportion ``p`` with design variance ``var`` (arrays broadcast).
 
     ``n_rows`` is the number of rows in the (domain of the) design, used by ``beta`` for the
     t-ratio adjustment and by every method for the zero-variance fallback.
+
+    ``fit`` is R's intercept-only quasibinomial fit per domain (required by ``likelihood``);
+    ``coef_var`` is the design variance of its coefficient ``B0`` (``vcov(svyglm)``); with
+    both, ``logit`` is R's ``expit(B0 +/- t se(B0))`` and ``likelihood`` profiles the fit, as
+    ``svyciprop`` does (on replicate designs R refits the model per replicate, so ``se(B0)`` is
+    not the delta-method transform of ``se(p)``). Without them ``logit`` uses the delta method.
     """
     method = ci_method(method)
     p = np.asarray(p, dtype=float)
@@ -85,7 +100,11 @@ def proportion_interval(
     se = np.sqrt(var)
     q = t_quantile(level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if method in (CIMethod.LOGIT, CIMethod.XLOGIT):
+        if method is CIMethod.LOGIT and coef_var is not None and fit is not None:
+            eta = fit.coef  # R: expit(confint(svyglm)) with the replicate variance of B0
+            se_eta = np.sqrt(coef_var)
+            lo, hi = special.expit(eta - q * se_eta), special.expit(eta + q * se_eta)
+        elif method in (CIMethod.LOGIT, CIMethod.XLOGIT):
             eta = special.logit(p)
             se_eta = se / (p * (1 - p))
             lo, hi = special.expit(eta - q * se_eta), special.expit(eta + q * se_eta)
@@ -98,7 +117,7 @@ def proportion_interval(
         elif method is CIMethod.BETA:
             lo, hi = _korn_graubard(p, p * (1 - p) / var, df, n_rows_arr, level)
         else:
-            lo, hi = likelihood_interval(p, var, df, level, n_rows_arr)
+            lo, hi = likelihood_interval(var, df, level, fit, coef_var)
     degenerate = (var <= 0) | (p <= 0) | (p >= 1)
     if np.any(degenerate):
         flo, fhi = _korn_graubard(p, n_rows_arr, df, n_rows_arr, level)
@@ -125,12 +144,22 @@ def _korn_graubard(p: np.ndarray, n_eff: np.ndarray, df: np.ndarray, n_rows: np.
     return lo, hi
 
 
-def likelihood_interval(p: np.ndarray, var: np.ndarray, df: np.ndarray, level: float,
-                        n_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def likelihood_interval(var: np.ndarray, df: np.ndarray, level: float,
+                        fit: LogisticFit | None,
+                        coef_var: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Profile-likelihood interval of the design-adjusted binomial likelihood.
 
-    Implemented in :mod:`analysis.likelihood_ci`; kept here as the single dispatch point.
+    Implemented in :mod:`analysis.likelihood_ci` (R ``confint.svyglm(method="likelihood")``);
+    kept here as the single dispatch point. Without ``coef_var`` the coefficient's variance is
+    the Taylor one, ``var / (mu (1 - mu))^2``.
     """
     from analysis.likelihood_ci import profile_interval
 
-    return profile_interval(p, var, df, level, n_rows)
+    if fit is None:
+        raise EstimationError(
+            "The likelihood interval needs the model fit of the estimate; use "
+            "Estimate.confint(method='likelihood')"
+        )
+    if coef_var is None:
+        coef_var = fit.coef_var(var)
+    return profile_interval(fit, coef_var, df, level)

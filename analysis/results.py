@@ -7,11 +7,15 @@ derives views (``se``, ``confint``, ``to_frame``) and never changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from analysis.intervals import CIMethod, ci_method, proportion_interval, t_interval
+
+if TYPE_CHECKING:
+    from analysis.likelihood_ci import LogisticFit
 
 OUTPUT_COLUMNS = ["statistic", "variable", "estimate", "se", "ci_low", "ci_high", "df", "deff",
                   "n", "n_eff", "flag"]
@@ -33,6 +37,11 @@ class Estimate:
     n_rows : (D,) rows in the domain, zero weights included (R's ``nrow(design)``).
     deff : (D, k) design effect as R's ``deff=TRUE`` (without-replacement SRS reference).
     n_eff : (D,) Kish's effective sample size (sum w)^2 / sum w^2.
+    logistic : for proportions, R's intercept-only quasibinomial fit per domain (the
+        ``likelihood`` interval profiles it).
+    logit_var : for proportions, the design variance of the fitted logit ``B0`` as R's
+        ``vcov(svyglm)``: linearized with influence values centred at the fit (Taylor), or
+        from refitting the model under every replicate weight (replicate designs).
     """
 
     statistic: str
@@ -47,6 +56,8 @@ class Estimate:
     n_eff: np.ndarray
     variance_method: str = "taylor"
     default_ci: str = field(default="t")
+    logistic: LogisticFit | None = None
+    logit_var: np.ndarray | None = None
 
     @property
     def se(self) -> np.ndarray:
@@ -79,7 +90,8 @@ class Estimate:
         if self.statistic == "prop":
             m = ci_method(method or CIMethod.LOGIT)
             lo, hi = proportion_interval(self.estimate, self.var, d, level, m,
-                                         n_rows=self.n_rows[:, None])
+                                         n_rows=self.n_rows[:, None], fit=self.logistic,
+                                         coef_var=self.logit_var)
         else:
             lo, hi = t_interval(self.estimate, self.se, d, level)
         return np.stack([lo, hi], axis=-1)

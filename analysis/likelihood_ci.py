@@ -1,0 +1,499 @@
+"""Profile-likelihood confidence intervals for proportions, exactly as R ``svyciprop``.
+
+R ``survey::svyciprop(method="likelihood")`` (survey 4.1) fits the intercept-only
+quasibinomial model ``svyglm(y ~ 1, design, family=quasibinomial)`` on the (domain of the)
+design and calls ``confint.svyglm(method="likelihood", ddf=degf(design))``, which profiles the
+design-scaled binomial deviance (Lumley & Scott 2014, *Statistical Science* 29(2); Lumley
+2010 §2.3.1). The steps, each reproduced here:
+
+1. **The fit** -- ``glm.fit`` (R ``stats``) on the domain's rows with prior weights
+   ``W = w / mean(w)``: iteratively reweighted least squares from ``mustart = (W y + 0.5) /
+   (W + 1)`` until ``|dev - devold| / (|dev| + 0.1) < 1e-8`` (:func:`fit_logistic`). R's
+   coefficient ``B0`` therefore differs from ``logit`` of the weighted mean by the IRLS
+   convergence error (~1e-11), and the *naive* variance ``1 / sum(working weights)`` uses the
+   working weights of the last iteration, i.e. the fitted value of the iteration *before*
+   convergence (a relative difference of up to ~1e-5 from ``p(1-p) sum W``). Both enter the
+   interval at first order, so the IRLS path is emulated rather than replaced by its limit.
+2. **Design variance** of ``B0``: ``svy.varcoef``; for this model the influence values are
+   ``w (y - mu) / (sum w * mu (1 - mu))``, so ``var(B0) = var(p) / (mu (1 - mu))^2`` on a
+   Taylor design; replicate designs refit per replicate (see :mod:`analysis.replicates`).
+3. **Scaling**: ``lambda = var(B0) / naive var``; ``alpha = pnorm(qt((1-level)/2, ddf) *
+   sqrt(lambda)) / 2``; ``zmax = sqrt(qf(alpha, 1, n - 1, lower.tail=FALSE))`` with ``n`` the
+   domain's rows; ``del = zmax / 5``.
+4. **Profile** (``MASSprofile_glm``): from ``B0`` step ``B0 +/- step * del * se`` for
+   ``step = 1, 2, ...`` while ``step < 10`` and ``|z| < zmax``, with ``z = sign *
+   sqrt((dev(b) - dev(B0)) / dispersion)``; the dispersion is ``svyvar`` of the Pearson
+   residuals on the design.
+5. **Inversion** (``confint_profile``): ``spline()`` through ``(b, z)`` -- R's ``fmm``
+   (Forsythe, Malcolm & Moler 1977) cubic spline evaluated at ``3 * length(b)`` equally
+   spaced points (:func:`fmm_spline`, :func:`spline_eval`) -- then linear interpolation
+   ``approx(z, b, xout = +/- qnorm(2 alpha))`` (:func:`approx`), then ``expit``.
+
+References: R sources ``survey:::svyciprop``, ``survey:::confint.svyglm``,
+``survey:::MASSprofile_glm``, ``survey:::confint_profile``, ``survey:::svy.varcoef``,
+``stats::glm.fit``, ``stats::spline`` and its C code ``splines.c`` (``fmm_spline``,
+``spline_eval``), ``stats::approx`` (C ``approx1``); Venables & Ripley (2002) *MASS*
+``profile.glm``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import stats
+
+from analysis import linearization
+
+if TYPE_CHECKING:
+    from analysis.design import SurveyDesign
+
+_THRESH = 30.0  # R's logit link: linkinv/mu.eta clamp |eta| > 30 (family.c)
+_EPS = np.finfo(float).eps
+_EPSILON = 1e-8  # glm.control()$epsilon
+_MAXIT = 25  # glm.control()$maxit
+_MAXSTEPS = 10  # MASSprofile_glm(maxsteps = 10)
+
+
+# ---------------------------------------------------------------------- R's logit family
+def linkinv(eta: np.ndarray) -> np.ndarray:
+    """R ``binomial()$linkinv`` (C ``logit_linkinv``): ``exp(eta) / (1 + exp(eta))``, clamped."""
+    eta = np.asarray(eta, dtype=float)
+    with np.errstate(over="ignore"):
+        tmp = np.where(eta < -_THRESH, _EPS,
+                       np.where(eta > _THRESH, 1 / _EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+    return tmp / (1 + tmp)
+
+
+def mu_eta(eta: np.ndarray) -> np.ndarray:
+    """R ``binomial()$mu.eta`` (C ``logit_mu_eta``): ``exp(eta) / (1 + exp(eta))^2``."""
+    eta = np.asarray(eta, dtype=float)
+    e = np.exp(np.clip(eta, -_THRESH, _THRESH))
+    return np.where(np.abs(eta) > _THRESH, _EPS, e / ((1 + e) * (1 + e)))
+
+
+def _deviance(s1: np.ndarray, s0: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Binomial deviance of 0/1 data with weighted counts ``s1`` (y = 1) and ``s0`` (y = 0)."""
+    return 2 * (s1 * np.log(1 / mu) + s0 * np.log(1 / (1 - mu)))
+
+
+# ---------------------------------------------------------------------- the glm fit
+@dataclass(frozen=True, eq=False)
+class LogisticFit:
+    """R's ``svyglm(y ~ 1, family=quasibinomial)`` per domain (D) and proportion (k).
+
+    Attributes
+    ----------
+    coef : (D, k) the IRLS intercept ``B0`` (logit scale).
+    deviance : (D, k) deviance at ``B0``.
+    naive_var : (D, k) ``summary.glm(fit)$cov.unscaled``: 1 / sum of last working weights.
+    s1, s0 : (D, k) sums of the rescaled prior weights ``W`` over rows with y = 1 and y = 0.
+    dispersion : (D, k) ``svyvar`` of the Pearson residuals (the quasi-likelihood scale).
+    n_rows : (D,) rows in the domain (``NROW(Y)`` of the model frame).
+    iterations : (D, k) IRLS iterations used (R's ``fit$iter``).
+    """
+
+    coef: np.ndarray
+    deviance: np.ndarray
+    naive_var: np.ndarray
+    s1: np.ndarray
+    s0: np.ndarray
+    dispersion: np.ndarray
+    n_rows: np.ndarray
+    iterations: np.ndarray
+
+    @property
+    def mu(self) -> np.ndarray:
+        """Fitted proportion ``linkinv(B0)`` (R's ``expit(coef(m))``)."""
+        return linkinv(self.coef)
+
+    def coef_var(self, var: np.ndarray) -> np.ndarray:
+        """Taylor design variance of ``B0`` from that of the proportion (``svy.varcoef``)."""
+        return np.asarray(var, dtype=float) / mu_eta(self.coef) ** 2
+
+
+def fit_logistic(codes: np.ndarray, n_domains: int, weights: np.ndarray,
+                 y: np.ndarray) -> LogisticFit:
+    """Emulate R's ``glm.fit`` for ``y ~ 1``, quasibinomial, in every domain at once.
+
+    Parameters
+    ----------
+    codes : (n,) domain code per row, -1 outside every domain.
+    n_domains : number of domains D.
+    weights : (n,) sampling weights; R rescales them to mean 1 within the domain.
+    y : (n,) or (n, k) 0/1 indicators (values outside the domain are ignored).
+
+    Notes
+    -----
+    Only the first iteration depends on individual rows (through ``mustart``); from the
+    second on the linear predictor is one number per domain and the iteration runs on the
+    weighted counts. Rounding differs from R's QR-based update by O(1e-16) relative.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 1:
+        y = y[:, None]
+    k = y.shape[1]
+    inside = codes >= 0
+    d = codes[inside]
+    w = np.asarray(weights, dtype=float)[inside]
+    yy = y[inside]
+    n_rows = np.bincount(d, minlength=n_domains).astype(float)
+    sum_w = np.bincount(d, weights=w, minlength=n_domains)
+    n_pos = np.bincount(d, weights=(w != 0).astype(float), minlength=n_domains)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        W = w / (sum_w / n_rows)[d]  # noqa: N806 -- R's prior weights
+    out = {name: np.zeros((n_domains, k)) for name in ("coef", "dev", "naive", "s1", "s0")}
+    iters = np.zeros((n_domains, k), dtype=np.int64)
+    good = W > 0
+    for j in range(k):
+        yj = yy[:, j]
+        s1 = np.bincount(d, weights=W * yj, minlength=n_domains)
+        s0 = np.bincount(d, weights=W * (1 - yj), minlength=n_domains)
+        sw = s1 + s0
+        # --- initialisation and iteration 1 (row level) --------------------------------
+        mustart = (W * yj + 0.5) / (W + 1)
+        eta = np.log(mustart / (1 - mustart))
+        mu = linkinv(eta)
+        dev_rows = np.where(good, 2 * W * np.where(yj != 0, np.log(1 / mu),
+                                                   np.log(1 / (1 - mu))), 0.0)
+        devold = np.bincount(d, weights=dev_rows, minlength=n_domains)
+        me = mu_eta(eta)
+        z = eta + (yj - mu) / me
+        w2 = np.where(good, W * me * me / (mu * (1 - mu)), 0.0)
+        a1 = np.bincount(d, weights=w2, minlength=n_domains)
+        b1 = np.bincount(d, weights=w2 * np.where(good, z, 0.0), minlength=n_domains)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef = b1 / a1
+        naive = 1 / a1
+        # --- iterations 2.. on the weighted counts ---------------------------------------
+        done = np.zeros(n_domains, dtype=bool)
+        n_iter = np.ones(n_domains, dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            dev = _deviance(s1, s0, linkinv(coef))
+            for it in range(1, _MAXIT + 1):
+                conv = np.abs(dev - devold) / (np.abs(dev) + 0.1) < _EPSILON
+                done |= conv | ~np.isfinite(dev)
+                if done.all() or it == _MAXIT:
+                    break
+                active = ~done
+                devold = np.where(active, dev, devold)
+                m = linkinv(coef)
+                me = mu_eta(coef)
+                new = coef + (s1 / sw - m) / me
+                naive = np.where(active, 1 / (sw * me * me / (m * (1 - m))), naive)
+                coef = np.where(active, new, coef)
+                dev = np.where(active, _deviance(s1, s0, linkinv(coef)), dev)
+                n_iter = np.where(active, it + 1, n_iter)
+        out["coef"][:, j] = coef
+        out["dev"][:, j] = dev
+        out["naive"][:, j] = naive
+        out["s1"][:, j] = s1
+        out["s0"][:, j] = s0
+        iters[:, j] = n_iter
+    mu = linkinv(out["coef"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = out["s1"] / (out["s1"] + out["s0"])
+        # svyvar of the Pearson residuals (y - mu)/sqrt(mu(1-mu)): n/(n-1) sum w (r - rbar)^2
+        # / sum w, which for 0/1 data is n/(n-1) p (1-p) / (mu (1-mu)), n = non-zero weights
+        dispersion = (n_pos / (n_pos - 1))[:, None] * p * (1 - p) / (mu * (1 - mu))
+    return LogisticFit(coef=out["coef"], deviance=out["dev"], naive_var=out["naive"],
+                       s1=out["s1"], s0=out["s0"], dispersion=dispersion, n_rows=n_rows,
+                       iterations=iters)
+
+
+def refit_logistic(p: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """R's replicate refits of ``y ~ 1``: ``glm.fit(weights = w_r / sum(w_r), start = B0)``.
+
+    ``svyglm.svyrep.design`` refits the model under every replicate weight, starting from the
+    full-sample coefficient; since the prior weights sum to one and the start is constant,
+    each IRLS iteration depends only on the replicate proportion ``p``. Convergence stops at
+    R's deviance criterion, so the returned coefficients carry R's (small) IRLS error too.
+
+    Parameters
+    ----------
+    p : (..., R) replicate proportions ``sum w_r y / sum w_r``.
+    start : broadcastable to ``p``: the full-sample IRLS coefficient ``B0``.
+    """
+    p = np.asarray(p, dtype=float)
+    coef = np.broadcast_to(np.asarray(start, dtype=float), p.shape).copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        devold = _deviance(p, 1 - p, linkinv(coef))
+        done = ~np.isfinite(coef) | ~np.isfinite(p)
+        for _ in range(_MAXIT):
+            active = ~done
+            if not active.any():
+                break
+            new = coef + (p - linkinv(coef)) / mu_eta(coef)
+            coef = np.where(active, new, coef)
+            dev = _deviance(p, 1 - p, linkinv(coef))
+            done |= (np.abs(dev - devold) / (np.abs(dev) + 0.1) < _EPSILON) | ~np.isfinite(dev)
+            devold = np.where(active, dev, devold)
+    return coef
+
+
+# ---------------------------------------------------------------------- the interval
+def profile_interval(fit: LogisticFit, coef_var: np.ndarray, df: np.ndarray | float,
+                     level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Profile-likelihood interval for every domain and proportion of ``fit`` (R's algorithm).
+
+    Parameters
+    ----------
+    fit : the intercept-only fits (:func:`fit_logistic`).
+    coef_var : (D, k) design variance of the coefficient ``B0`` (``vcov(svyglm)``).
+    df : (D, k) or scalar denominator degrees of freedom (``ddf = degf(design)``); ``inf``
+        for normal quantiles.
+    level : confidence level.
+
+    Returns
+    -------
+    lo, hi : (D, k) bounds on the proportion scale; NaN where R gives NA or stops (no
+        finite variance, df <= 0, or the profile does not reach the cutoff).
+    """
+    coef = fit.coef
+    shape = coef.shape
+    coef_var = np.broadcast_to(np.asarray(coef_var, dtype=float), shape)
+    df = np.broadcast_to(np.asarray(df, dtype=float), shape)
+    n = np.broadcast_to(fit.n_rows[:, None], shape)
+    lo = np.full(shape, np.nan)
+    hi = np.full(shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = coef_var / fit.naive_var
+        q = np.where(np.isinf(df), stats.norm.ppf((1 - level) / 2),
+                     stats.t.ppf((1 - level) / 2, np.where(df > 0, df, 1.0)))
+        alpha = stats.norm.cdf(q * np.sqrt(lam)) / 2
+        zmax = np.sqrt(stats.f.isf(alpha, 1, n - 1))
+    ok = (np.isfinite(coef) & np.isfinite(coef_var) & (coef_var > 0) & (df > 0)
+          & np.isfinite(zmax) & (fit.dispersion > 0))
+    for idx in zip(*np.nonzero(ok), strict=True):
+        lo[idx], hi[idx] = _one_interval(
+            b0=float(coef[idx]), se=float(np.sqrt(coef_var[idx])), dev0=float(fit.deviance[idx]),
+            s1=float(fit.s1[idx]), s0=float(fit.s0[idx]), dispersion=float(fit.dispersion[idx]),
+            zmax=float(zmax[idx]), alpha=float(alpha[idx]))
+    return lo, hi
+
+
+def _one_interval(*, b0: float, se: float, dev0: float, s1: float, s0: float,
+                  dispersion: float, zmax: float, alpha: float) -> tuple[float, float]:
+    """``MASSprofile_glm`` + ``confint_profile`` for one intercept-only model."""
+    step_size = zmax / 5
+    zs = [0.0]
+    bs = [b0]
+    for sgn in (-1.0, 1.0):
+        step = 0
+        z = 0.0
+        while (step := step + 1) < _MAXSTEPS and abs(z) < zmax:
+            bi = b0 + sgn * step * step_size * se
+            dev = float(_deviance(np.float64(s1), np.float64(s0), linkinv(np.float64(bi))))
+            zz = (dev - dev0) / dispersion
+            if zz > -1e-3:
+                zz = max(zz, 0.0)
+            else:  # R stops: "profiling has found a better solution"
+                return np.nan, np.nan
+            z = sgn * np.sqrt(zz)
+            zs.append(z)
+            bs.append(bi)
+    order = np.argsort(np.asarray(zs), kind="stable")
+    x = np.asarray(bs)[order]
+    y = np.asarray(zs)[order]
+    sx, sy = spline(x, y)
+    cutoff = np.array([stats.norm.ppf(2 * alpha), stats.norm.isf(2 * alpha)])
+    bounds = approx(sy, sx, cutoff)
+    lo, hi = linkinv(bounds)
+    return float(lo), float(hi)
+
+
+# ---------------------------------------------------------------------- R's spline/approx
+def _regularize(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R ``regularize.values(x, y, ties = mean)``: drop NA, sort by x, average tied x."""
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    if np.any(np.diff(x) < 0):
+        o = np.argsort(x, kind="stable")
+        x, y = x[o], y[o]
+    ux, first, counts = np.unique(x, return_index=True, return_counts=True)
+    if len(ux) < len(x):
+        # R groups by match(x, x) in order of first appearance; x is sorted, so that is ux order
+        inv = np.repeat(np.arange(len(ux)), counts)
+        y = np.bincount(inv, weights=y) / counts
+        x = ux
+    return x, y
+
+
+def fmm_spline(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients ``b, c, d`` of R's ``fmm`` cubic spline (C ``fmm_spline``, splines.c).
+
+    Forsythe, Malcolm & Moler (1977): end conditions match the third derivatives of the
+    cubics through the first and last four points. ``S(u) = y_i + b_i t + c_i t^2 + d_i t^3``
+    with ``t = u - x_i``. Transcribed line by line (1-based in C, 0-based here).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(x)
+    b = np.zeros(n)
+    c = np.zeros(n)
+    d = np.zeros(n)
+    if n < 2:
+        return b, c, d
+    if n < 3:
+        t = y[1] - y[0]
+        b[0] = t / (x[1] - x[0])
+        b[1] = b[0]
+        return b, c, d
+    nm1 = n - 1  # C index n-1 is python n-2; use C names with a -1 shift below
+    # C: d[1] = x[2]-x[1]; c[2] = (y[2]-y[1])/d[1]
+    d[0] = x[1] - x[0]
+    c[1] = (y[1] - y[0]) / d[0]
+    for i in range(1, n - 1):  # C i = 2 .. n-1
+        d[i] = x[i + 1] - x[i]
+        b[i] = 2.0 * (d[i - 1] + d[i])
+        c[i + 1] = (y[i + 1] - y[i]) / d[i]
+        c[i] = c[i + 1] - c[i]
+    b[0] = -d[0]
+    b[n - 1] = -d[nm1 - 1]
+    c[0] = 0.0
+    c[n - 1] = 0.0
+    if n > 3:
+        c[0] = c[2] / (x[3] - x[1]) - c[1] / (x[2] - x[0])
+        c[n - 1] = c[nm1 - 1] / (x[n - 1] - x[n - 3]) - c[n - 3] / (x[nm1 - 1] - x[n - 4])
+        c[0] = c[0] * d[0] * d[0] / (x[3] - x[0])
+        c[n - 1] = -c[n - 1] * d[nm1 - 1] * d[nm1 - 1] / (x[n - 1] - x[n - 4])
+    for i in range(1, n):  # Gaussian elimination, C i = 2 .. n
+        t = d[i - 1] / b[i - 1]
+        b[i] = b[i] - t * d[i - 1]
+        c[i] = c[i] - t * c[i - 1]
+    c[n - 1] = c[n - 1] / b[n - 1]  # backward substitution
+    for i in range(n - 2, -1, -1):
+        c[i] = (c[i] - d[i] * c[i + 1]) / b[i]
+    b[n - 1] = (y[n - 1] - y[n - 2]) / d[n - 2] + d[n - 2] * (c[n - 2] + 2.0 * c[n - 1])
+    for i in range(n - 1):
+        b[i] = (y[i + 1] - y[i]) / d[i] - d[i] * (c[i + 1] + 2.0 * c[i])
+        d[i] = (c[i + 1] - c[i]) / d[i]
+        c[i] = 3.0 * c[i]
+    c[n - 1] = 3.0 * c[n - 1]
+    d[n - 1] = d[n - 2]
+    return b, c, d
+
+
+def spline_eval(u: np.ndarray, x: np.ndarray, y: np.ndarray, b: np.ndarray, c: np.ndarray,
+                d: np.ndarray) -> np.ndarray:
+    """R's C ``spline_eval`` for the fmm method: locate each ``u`` by bisection, evaluate."""
+    u = np.asarray(u, dtype=float)
+    n = len(x)
+    v = np.empty(len(u))
+    i = 0
+    for m, ul in enumerate(u):
+        if ul < x[i] or (i < n - 1 and x[i + 1] < ul):
+            i = 0
+            j = n
+            while True:
+                k = (i + j) // 2
+                if ul < x[k]:
+                    j = k
+                else:
+                    i = k
+                if not j > i + 1:
+                    break
+        dx = ul - x[i]
+        v[m] = y[i] + dx * (b[i] + dx * (c[i] + dx * d[i]))
+    return v
+
+
+def r_seq(start: float, stop: float, length: int) -> np.ndarray:
+    """R ``seq.int(from, to, length.out=)`` for doubles: ``from + i * by``, last = ``to``."""
+    if length == 1:
+        return np.array([start])
+    by = (stop - start) / (length - 1)
+    out = start + np.arange(length) * by
+    out[-1] = stop
+    return out
+
+
+def spline(x: np.ndarray, y: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """R ``spline(x, y)`` with the default ``method="fmm"``, ``n = 3 * length(x)``."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if n is None:
+        n = 3 * len(x)
+    xmin, xmax = float(np.min(x)), float(np.max(x))
+    x, y = _regularize(x, y)
+    xout = r_seq(xmin, xmax, n)
+    b, c, d = fmm_spline(x, y)
+    return xout, spline_eval(xout, x, y, b, c, d)
+
+
+def approx(x: np.ndarray, y: np.ndarray, xout: np.ndarray) -> np.ndarray:
+    """R ``approx(x, y, xout)``: linear interpolation, ``rule = 1`` (NA outside the range)."""
+    x, y = _regularize(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    out = np.empty(len(xout))
+    n = len(x)
+    for m, v in enumerate(np.asarray(xout, dtype=float)):
+        if n == 0 or np.isnan(v) or v < x[0] or v > x[n - 1]:
+            out[m] = np.nan
+            continue
+        i, j = 0, n - 1
+        while i < j - 1:
+            ij = (i + j) // 2
+            if v < x[ij]:
+                j = ij
+            else:
+                i = ij
+        if v == x[j]:
+            out[m] = y[j]
+        elif v == x[i]:
+            out[m] = y[i]
+        else:
+            out[m] = y[i] + (y[j] - y[i]) * ((v - x[i]) / (x[j] - x[i]))
+    return out
+
+
+def indicator_from_influence(codes: np.ndarray, weights: np.ndarray, estimate: np.ndarray,
+                             influence: np.ndarray) -> np.ndarray:
+    """The 0/1 indicator of a proportion, recovered exactly from its influence values.
+
+    For a proportion ``p_d = sum_d w y / sum_d w`` the influence value of row ``i`` is
+    ``w_i (y_i - p_d) / sum_d w``, so ``y_i = p_d + z_i sum_d w / w_i`` (rounded to 0/1).
+    Rows with zero weight or outside every domain get 0; they do not enter the fit.
+    """
+    n_dom = estimate.shape[0]
+    inside = codes >= 0
+    d = np.where(inside, codes, 0)
+    w = np.asarray(weights, dtype=float)
+    sum_w = np.bincount(d[inside], weights=w[inside], minlength=n_dom)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = estimate[d] + influence * (sum_w[d] / w)[:, None]
+    ok = inside & (w != 0)
+    return np.where(ok[:, None], (y > 0.5).astype(float), 0.0)
+
+
+def taylor_variances(design: SurveyDesign, codes: np.ndarray, n_domains: int,
+                     influence: np.ndarray, estimate: np.ndarray,
+                     fit: LogisticFit) -> tuple[np.ndarray, np.ndarray]:
+    """Linearized covariance of the proportions and variance of R's logit coefficient ``B0``.
+
+    ``svymean`` centres the influence values at the weighted mean ``p``; ``svy.varcoef``
+    centres them at the IRLS fit ``mu = expit(B0)``: ``w (y - mu) / sum w = z + (p - mu) b``
+    with ``b = w / sum w``. Both come from one pass of the linearization engine on the
+    columns ``(z, b)``; the coefficient's variance is then ``var(z + (p - mu) b) / (mu (1 -
+    mu))^2``. (Centring at ``p`` instead would move the interval by ~1e-11 relative.)
+
+    Returns
+    -------
+    cov : (D, k, k) covariance of the proportions (as ``linearization.vcov``).
+    coef_var : (D, k) variance of ``B0``.
+    """
+    k = influence.shape[1]
+    inside = codes >= 0
+    d = np.where(inside, codes, 0)
+    w = design.weights
+    sum_w = np.bincount(d[inside], weights=w[inside], minlength=n_domains)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.where(inside, w / sum_w[d], 0.0)
+    full = linearization.vcov(design, np.column_stack([influence, b]), codes, n_domains)
+    cov = full[:, :k, :k]
+    delta = estimate - fit.mu
+    var_z = np.diagonal(cov, axis1=1, axis2=2)
+    cov_zb = full[:, :k, k]
+    var_b = full[:, k, k][:, None]
+    coef_var = (var_z + 2 * delta * cov_zb + delta**2 * var_b) / mu_eta(fit.coef) ** 2
+    return cov, coef_var
