@@ -14,7 +14,9 @@ from flask import Flask, g, request
 
 def select_locale() -> str:
     """Flask-Babel locale selector: an explicit choice for this request, else Vietnamese."""
-    lang = g.get("lang") or request.values.get("lang")
+    # Only the query string: reading request.form here could re-raise a 413 while the error
+    # page for that 413 is being rendered.  Survey pages set g.lang from their signed state.
+    lang = g.get("lang") or request.args.get("lang")
     return lang if lang in ("vi", "en") else "vi"
 
 

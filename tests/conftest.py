@@ -3,8 +3,8 @@
 set up as that kiosk) and ``phone_link`` (a valid signed phone link).
 
 Database life cycle: per test session and backend, one database is built with the real
-migrations (``flask db upgrade``); before each test its tables are emptied and the reference
-data are loaded again with the real loaders, so every test starts from the same state.
+migrations (``flask db upgrade``) and filled by the real loaders; before each test its tables
+are emptied and those rows put back, so every test starts from the same state.
 PostgreSQL: each session works in its own schema ``t_<random>`` (``search_path`` set through
 the connection options) and drops it at the end, so parallel runs can share one server.
 Unreachable PostgreSQL skips those tests locally and fails them when ``CI=true``.
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import Integer, create_engine, text
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECRET = "test-secret-key-" + "x" * 32
@@ -89,32 +89,66 @@ def make_config(backend: Backend, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-_migrated: set[str] = set()
+_snapshots: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
 
 def prepare_database(app: Flask) -> None:
-    """Migrate once per backend and session, then empty every table and reload references."""
+    """Give the test a known database state.
+
+    First time per backend and session: ``flask db upgrade`` (the real migrations), then the
+    real loaders (units, questionnaire, fields, demo centres); the resulting rows are kept.
+    Every later test: empty all tables and re-insert those rows (much faster than reloading).
+    """
     from flask_migrate import upgrade
 
     from surveyapp.extensions import db
-    from surveyapp.services import demo, questionnaires, reference
 
     with app.app_context():
-        url = str(db.engine.url) + repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        if url not in _migrated:
+        key = str(db.engine.url) + repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        tables = list(db.metadata.sorted_tables)
+        if key not in _snapshots:
             upgrade()
-            _migrated.add(url)
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+            _empty(tables)
+            _load_reference()
+            with db.engine.connect() as conn:
+                _snapshots[key] = {
+                    t.name: [dict(r._mapping) for r in conn.execute(t.select())] for t in tables
+                }
+            return
+        _empty(tables)
+        snapshot = _snapshots[key]
         with db.engine.begin() as conn:
+            for table in tables:
+                rows = snapshot[table.name]
+                if rows:
+                    conn.execute(table.insert(), rows)
             if db.engine.dialect.name == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
-            else:
-                for name in tables:
-                    conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our table names
-        reference.load_units()
-        questionnaires.load_questionnaire("sipas-2023")
-        demo.load_fields()
-        demo.load_centres()
+                for table in tables:
+                    if "id" in table.c and isinstance(table.c.id.type, Integer):
+                        sql = (f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                               f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)")
+                        conn.execute(text(sql))  # our own table names, not input
+
+
+def _empty(tables: list[Any]) -> None:
+    from surveyapp.extensions import db
+
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(table.delete())
+
+
+def _load_reference() -> None:
+    from surveyapp.services import demo, questionnaires, reference
+
+    reference.load_units()
+    questionnaires.load_questionnaire("sipas-2023")
+    demo.load_fields()
+    demo.load_centres()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

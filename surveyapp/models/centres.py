@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import (
     Boolean,
@@ -20,7 +21,14 @@ from surveyapp.models.geography import AdminUnit
 
 CENTRE_KINDS = ("provincial-centre", "commune-centre")
 #: Centre and counter codes appear in URLs and QR codes: keep them short and URL-safe.
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$"
+_CODE_RE = re.compile(CODE_PATTERN)
+
+
+def is_code(value: object) -> bool:
+    """True for a plausible code; anything else (NUL bytes, spaces, 10 kB strings) is rejected
+    before it reaches a query — PostgreSQL refuses NUL in text and would raise."""
+    return isinstance(value, str) and _CODE_RE.fullmatch(value) is not None
 
 
 class ServiceCentre(Base):

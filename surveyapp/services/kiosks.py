@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from surveyapp.extensions import db
 from surveyapp.models import Counter, Kiosk, ServiceCentre
+from surveyapp.models.centres import is_code
 from surveyapp.services.questionnaires import utcnow
 
 COOKIE_NAME = "sipas_kiosk"
@@ -69,7 +70,7 @@ def revoke(kiosk: Kiosk) -> None:
 
 def get_active(kiosk_id: str) -> Kiosk | None:
     """The kiosk if it exists, is not revoked and its centre is active."""
-    if not isinstance(kiosk_id, str) or len(kiosk_id) > 20:
+    if not is_code(kiosk_id) or len(kiosk_id) > 20:
         return None
     kiosk = db.session.get(Kiosk, kiosk_id)
     if kiosk is None or kiosk.revoked or not kiosk.centre.active:
@@ -122,4 +123,6 @@ def kiosk_from_cookie(kiosk_id: str, value: str | None) -> Kiosk | None:
 
 
 def find_centre(code: str) -> ServiceCentre | None:
+    if not is_code(code):
+        return None
     return db.session.scalar(select(ServiceCentre).where(ServiceCentre.code == code))

@@ -22,11 +22,10 @@ CHANNEL_CODES = {"q": "phone-qr", "r": "receipt-link"}
 
 
 class LinkProblem(Enum):
-    """Why a link was refused; each maps to a status code and a page."""
+    """Why a link was refused (distinct values: equal values would make enum aliases)."""
 
-    INVALID = 403
-    EXPIRED = 403
-    UNKNOWN = 404
+    INVALID = "invalid"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from surveyapp.models import (
     QuestionnaireVersion,
     ServiceCentre,
 )
+from surveyapp.models.centres import is_code
 from surveyapp.models.responses import CHANNELS
 from surveyapp.services import questionnaires
 from surveyapp.services.links import Link
@@ -196,7 +197,9 @@ def validate(payload: Any, auth: Auth) -> Submission:
         raise _bad("centre", "missing", _("Field %(f)s is required.", f="centre"))
     if not isinstance(centre_code, str):
         raise _wrong_type("centre", _("a string"))
-    centre = db.session.scalar(select(ServiceCentre).where(ServiceCentre.code == centre_code[:40]))
+    centre = None
+    if is_code(centre_code):
+        centre = db.session.scalar(select(ServiceCentre).where(ServiceCentre.code == centre_code))
     if centre is None or not centre.active:
         raise _bad("centre", "unknown_centre", _("Unknown service centre %(c)s.",
                                                   c=centre_code[:40]), 422)
@@ -206,33 +209,33 @@ def validate(payload: Any, auth: Auth) -> Submission:
     if counter_code is None and auth.link is not None and auth.link.counter:
         counter_code = auth.link.counter
     counter = None
-    if counter_code is not None:
+    if counter_code is not None and is_code(counter_code):
         counter = db.session.scalar(
             select(Counter).where(Counter.centre_id == centre.id, Counter.code == counter_code)
         )
-        if counter is None:
-            raise _bad("counter", "unknown_counter", _("Counter %(c)s is not in this centre.",
-                                                       c=counter_code), 422)
+    if counter_code is not None and counter is None:
+        raise _bad("counter", "unknown_counter", _("Counter %(c)s is not in this centre.",
+                                                   c=counter_code[:40]), 422)
 
     key = payload.get("questionnaire")
     if key is None:
         raise _bad("questionnaire", "missing", _("Field %(f)s is required.", f="questionnaire"))
     if not isinstance(key, str):
         raise _wrong_type("questionnaire", _("a string"))
-    version = questionnaires.by_key(key[:60])
+    version = questionnaires.by_key(key) if is_code(key) else None
     if version is None or version.status == "draft":
         raise _bad("questionnaire", "unknown_questionnaire",
                    _("Unknown questionnaire version %(q)s.", q=key[:60]), 422)
 
     field_code = _optional_str(payload, "field")
     proc_field = None
-    if field_code is not None:
+    if field_code is not None and is_code(field_code):
         proc_field = db.session.scalar(
             select(ProcedureField).where(ProcedureField.code == field_code)
         )
-        if proc_field is None:
-            raise _bad("field", "unknown_field_code", _("Unknown procedure field %(c)s.",
-                                                        c=field_code), 422)
+    if field_code is not None and proc_field is None:
+        raise _bad("field", "unknown_field_code", _("Unknown procedure field %(c)s.",
+                                                    c=field_code[:40]), 422)
 
     answers = parse_answers(payload.get("answers"), version)
     comment = clean_comment(payload.get("comment"))
