@@ -1,0 +1,279 @@
+"""Reliability flags for proportions: the NCHS Data Presentation Standards for Proportions.
+
+Implements Parker, J.D., Talih, M., Malec, D.J., et al. (2017) *National Center for Health
+Statistics Data Presentation Standards for Proportions*, Vital Health Stat 2(175), as NCHS's own
+implementation reads it (R package ``surveytable``, ``.lpe_percents``, CDC/NCHS):
+
+1. effective sample size ``n_eff = n / deff`` with the design effect floored at 1, i.e.
+   ``n_eff = min(n, p(1-p) / var)``; ``n_eff < 30`` -> **suppress**;
+2. Korn-Graubard 95% interval (Clopper-Pearson on the df-adjusted effective sample size
+   ``n_eff (t_{n-1} / t_df)^2``, Korn & Graubard 1998) of absolute width ``<= 0.05`` -> present;
+3. width ``>= 0.30`` -> **suppress**;
+4. width between: relative width ``width / p > 130%`` -> **suppress**; otherwise present, and
+   if the complement's relative width ``width / (1 - p) > 130%`` the estimate is presented
+   with a footnote (here: ``review``), as NCHS's implementation does;
+5. presented estimates with design degrees of freedom ``< 8`` -> flagged for statistical
+   **review**;
+6. ``p = 0`` or ``1``: the design variance is zero, so the effective sample size is the
+   nominal ``n`` (the interval is the Clopper-Pearson interval on ``n``); presented only with
+   ``n >= 30`` and always flagged for **review**.
+
+Two platform rules are added (not part of the NCHS text, stated in the reason): an estimate
+whose design-based variance is zero although ``0 < p < 1`` (a domain inside one PSU, or PSU
+totals that agree exactly) never gets a zero-width interval -- it is assessed like ``p = 0``
+(nominal ``n``) and flagged for **review**; a SIPAS composite computed from only some of its
+criteria (the others had no answers in the domain) is flagged for **review**. A domain with no
+answers at all is **suppress**ed with no number.
+
+The flag always uses the 95% Korn-Graubard interval (the standard's), whatever interval is
+displayed. Every assessment carries stable reason codes (``;``-separated, most serious first)
+and the numbers behind them, so that the web application can translate by code; ``reason`` is
+the English sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+
+import numpy as np
+from scipy import special
+
+MIN_EFFECTIVE_N = 30.0
+PRESENT_WIDTH = 0.05
+SUPPRESS_WIDTH = 0.30
+MAX_RELATIVE_WIDTH = 1.30
+MIN_DF = 8.0
+STANDARD_LEVEL = 0.95
+
+
+class Flag(StrEnum):
+    """What to do with a number: show it, show it after statistical review, or suppress it."""
+
+    OK = "ok"
+    REVIEW = "review"
+    SUPPRESS = "suppress"
+
+
+class Reason(StrEnum):
+    """Stable reason codes (the web application translates by code)."""
+
+    NO_ANSWERS = "no_answers"
+    EFFECTIVE_N = "effective_n_below_30"
+    WIDE_CI = "ci_width_at_least_0.30"
+    RELATIVE_WIDTH = "relative_ci_width_above_130pct"
+    COMPLEMENT_WIDTH = "complement_relative_ci_width_above_130pct"
+    LOW_DF = "df_below_8"
+    EXTREME = "estimate_is_0_or_1"
+    ZERO_VARIANCE = "zero_design_variance"
+    PARTIAL = "partial_composite"
+
+
+REASON_ORDER = (Reason.NO_ANSWERS, Reason.EFFECTIVE_N, Reason.WIDE_CI, Reason.RELATIVE_WIDTH,
+                Reason.EXTREME, Reason.ZERO_VARIANCE, Reason.COMPLEMENT_WIDTH, Reason.LOW_DF,
+                Reason.PARTIAL)
+
+_TEXT = {
+    Reason.NO_ANSWERS: "No answers in this domain: nothing to estimate.",
+    Reason.EFFECTIVE_N: "Effective sample size {n_eff:.1f} is below 30 (NCHS standard).",
+    Reason.WIDE_CI: "The 95% Korn-Graubard interval is {width:.3f} wide, at least 0.30 "
+                    "(NCHS standard).",
+    Reason.RELATIVE_WIDTH: "The 95% Korn-Graubard interval is {relative_width:.0%} of the "
+                           "estimate, above 130% (NCHS standard).",
+    Reason.COMPLEMENT_WIDTH: "The interval is {complement_relative_width:.0%} of the complement "
+                             "(1 - estimate), above 130%: footnote (NCHS standard).",
+    Reason.LOW_DF: "Only {df:g} degrees of freedom (fewer than 8): statistical review "
+                   "(NCHS standard).",
+    Reason.EXTREME: "The estimate is {p:.0%}: no design-based variance; interval from the "
+                    "nominal sample size, statistical review (NCHS standard).",
+    Reason.ZERO_VARIANCE: "The design-based variance is zero (the domain lies within one PSU "
+                          "or its PSU totals agree): the interval assumes simple random "
+                          "sampling of the {n:g} respondents.",
+    Reason.PARTIAL: "Computed from only some of its criteria: the others had no answers here.",
+}
+
+
+def reason_text(code: Reason | str, **params: float) -> str:
+    """English sentence for a reason code, filled with its parameters."""
+    return _TEXT[Reason(code)].format(**params)
+
+
+@dataclass(frozen=True, eq=False)
+class Assessment:
+    """Per-estimate result of the standard (arrays of one shape).
+
+    ``flag`` holds ``ok``/``review``/``suppress``; ``reasons`` a bit mask over
+    :data:`REASON_ORDER`; ``reason_code`` the ``;``-joined codes and ``reason`` the English
+    sentences (built on first use). ``n_eff`` is the effective sample size used, ``kg_low``/
+    ``kg_high`` the 95% Korn-Graubard interval, ``width``/``relative_width``/
+    ``complement_relative_width`` its absolute and relative widths, ``p``/``n``/``df`` the inputs.
+    """
+
+    flag: np.ndarray
+    reasons: np.ndarray
+    n_eff: np.ndarray
+    kg_low: np.ndarray
+    kg_high: np.ndarray
+    width: np.ndarray
+    relative_width: np.ndarray
+    complement_relative_width: np.ndarray
+    p: np.ndarray
+    n: np.ndarray
+    df: np.ndarray
+
+    @cached_property
+    def reason_code(self) -> np.ndarray:
+        """``;``-joined reason codes, most serious first ('' when there is nothing to say)."""
+        uniq, inv = np.unique(self.reasons, return_inverse=True)
+        table = np.array([";".join(r.value for k, r in enumerate(REASON_ORDER) if u >> k & 1)
+                          for u in uniq], dtype=object)
+        return table[inv].reshape(self.reasons.shape)
+
+    @cached_property
+    def reason(self) -> np.ndarray:
+        """English sentences for the reasons (the web application translates by code)."""
+        out = np.full(self.reasons.shape, "", dtype=object)
+        for idx in zip(*np.nonzero(self.reasons), strict=True):
+            params = {"n_eff": self.n_eff[idx], "width": self.width[idx],
+                      "relative_width": self.relative_width[idx],
+                      "complement_relative_width": self.complement_relative_width[idx],
+                      "df": self.df[idx], "p": self.p[idx], "n": self.n[idx]}
+            bits = int(self.reasons[idx])
+            out[idx] = " ".join(reason_text(r, **params) for k, r in enumerate(REASON_ORDER)
+                                if bits >> k & 1)
+        return out
+
+
+def cv(estimate: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Coefficient of variation ``se / |estimate|`` (NaN where the estimate is 0)."""
+    estimate = np.asarray(estimate, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(estimate != 0, np.asarray(se, dtype=float) / np.abs(estimate), np.nan)
+
+
+def ci_width(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Absolute interval width ``high - low``."""
+    return np.asarray(high, dtype=float) - np.asarray(low, dtype=float)
+
+
+def relative_ci_width(low: np.ndarray, high: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Interval width over the estimate (NCHS relative CI width; ``inf`` for an estimate of 0)."""
+    estimate = np.asarray(estimate, dtype=float)
+    width = ci_width(low, high)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(estimate > 0, width / estimate, np.inf)
+
+
+def effective_sample_size(p: np.ndarray, var: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """NCHS effective sample size ``n / max(deff, 1)`` with ``deff = var / (p(1-p)/n)``.
+
+    Equals ``min(n, p(1-p)/var)``; ``n`` itself where ``p`` is 0 or 1 or the variance is 0.
+    """
+    p = np.asarray(p, dtype=float)
+    var = np.asarray(var, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        binom = np.where(var > 0, p * (1 - p) / var, np.inf)
+    return np.minimum(n, binom)
+
+
+def korn_graubard_interval(p: np.ndarray, n_eff: np.ndarray, df: np.ndarray, n: np.ndarray,
+                           level: float = STANDARD_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Korn & Graubard (1998) interval: Clopper-Pearson on ``n_eff (t_{n-1}/t_df)^2``.
+
+    The df adjustment is skipped (ratio 1) when ``df`` is not positive or infinite.
+    """
+    p, n_eff, df, n = (np.array(a, dtype=float) for a in
+                       np.broadcast_arrays(p, n_eff, df, n))
+    alpha = 1 - level
+    ratio = np.ones_like(p)
+    ok = np.isfinite(df) & (df > 0) & (n > 1)
+    if np.any(ok):
+        ratio[ok] = special.stdtrit(n[ok] - 1, alpha / 2) / special.stdtrit(df[ok], alpha / 2)
+    n_adj = n_eff * ratio**2
+    x = n_adj * p
+    y = n_adj * (1 - p)
+    lo = np.zeros_like(p)
+    hi = np.ones_like(p)
+    has_x = x > 0
+    has_y = y > 0
+    lo[has_x] = special.betaincinv(x[has_x], y[has_x] + 1, alpha / 2)
+    hi[has_y] = special.betaincinv(x[has_y] + 1, y[has_y], 1 - alpha / 2)
+    return lo, hi
+
+
+def assess_proportions(
+    p: np.ndarray,
+    var: np.ndarray,
+    n: np.ndarray,
+    df: np.ndarray,
+    *,
+    n_eff: np.ndarray | None = None,
+    partial: np.ndarray | None = None,
+) -> Assessment:
+    """Apply the NCHS standard to proportions (arrays broadcast to one shape).
+
+    Parameters
+    ----------
+    p : estimates in [0, 1]; NaN means "no answers" (suppressed, no number).
+    var : design-based variances.
+    n : nominal sample sizes (respondents in the denominator).
+    df : design degrees of freedom of each estimate's domain.
+    n_eff : effective sample sizes if computed elsewhere (e.g. for SIPAS composites); by
+        default ``min(n, p(1-p)/var)``. Replaced by ``n`` when ``p`` is 0 or 1 or ``var`` is 0.
+    partial : composites computed from only some of their components (flagged for review).
+    """
+    p, var, n, df = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (p, var, n, df)))
+    shape = p.shape
+    empty = ~np.isfinite(p) | (n <= 0)
+    pe = np.where(empty, 0.5, p)
+    extreme = ~empty & ((pe <= 0) | (pe >= 1))
+    zero_var = ~empty & ~extreme & ~(var > 0)
+    if n_eff is None:
+        ne = effective_sample_size(pe, var, n)
+    else:
+        ne = np.minimum(np.broadcast_to(np.asarray(n_eff, dtype=float), shape), n)
+    ne = np.where(extreme | zero_var | ~np.isfinite(ne), n, ne)
+    ne = np.where(empty, 0.0, ne)
+    lo, hi = korn_graubard_interval(pe, np.maximum(ne, 1e-300), df, n, STANDARD_LEVEL)
+    width = np.where(empty, np.nan, hi - lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(pe > 0, width / pe, np.inf)
+        comp = np.where(pe < 1, width / (1 - pe), np.inf)
+    rel = np.where(empty, np.nan, rel)
+    comp = np.where(empty, np.nan, comp)
+
+    small_n = ~empty & (ne < MIN_EFFECTIVE_N)
+    judged = ~empty & ~small_n
+    narrow = judged & (width <= PRESENT_WIDTH)
+    wide = judged & ~narrow & (width >= SUPPRESS_WIDTH)
+    mid = judged & ~narrow & ~wide
+    rel_bad = mid & ~extreme & (rel > MAX_RELATIVE_WIDTH)
+    suppressed = empty | small_n | wide | rel_bad
+    shown = ~suppressed
+    comp_bad = shown & mid & ~extreme & (comp > MAX_RELATIVE_WIDTH)
+    low_df = shown & ~(df >= MIN_DF)
+    partial_arr = (np.zeros(shape, dtype=bool) if partial is None
+                   else np.broadcast_to(np.asarray(partial, dtype=bool), shape))
+    review = shown & (extreme | zero_var | comp_bad | low_df | partial_arr)
+
+    flag = np.full(shape, Flag.OK.value, dtype=object)
+    flag[review] = Flag.REVIEW.value
+    flag[suppressed] = Flag.SUPPRESS.value
+    masks = {
+        Reason.NO_ANSWERS: empty,
+        Reason.EFFECTIVE_N: small_n,
+        Reason.WIDE_CI: wide,
+        Reason.RELATIVE_WIDTH: rel_bad,
+        Reason.EXTREME: shown & extreme,
+        Reason.ZERO_VARIANCE: shown & zero_var,
+        Reason.COMPLEMENT_WIDTH: comp_bad,
+        Reason.LOW_DF: low_df,
+        Reason.PARTIAL: ~empty & partial_arr,
+    }
+    bits = np.zeros(shape, dtype=np.int64)
+    for k, reason in enumerate(REASON_ORDER):
+        bits |= masks[reason].astype(np.int64) << k
+    return Assessment(flag=flag, reasons=bits, n_eff=ne, kg_low=lo, kg_high=hi, width=width,
+                      relative_width=rel, complement_relative_width=comp, p=pe, n=n, df=df)

@@ -1,0 +1,305 @@
+"""SIPAS indices against R ``survey`` (fixtures from scripts/r_reference/sipas.R), bad inputs,
+and properties (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import analysis
+from analysis.errors import EstimationError
+from analysis.sipas import CONVENTION, parse_items, sipas_indices
+from tests.stats.r_cases import build_design, dataset, load_cases
+
+RTOL = 1e-9
+CASES = load_cases("sipas")
+LEVELS = [None, "province", "commune"]
+ITEMS = [f"C{c}.{k}" for c, m in enumerate([4, 4, 5, 3, 3], 1) for k in range(1, m + 1)]
+
+
+def case_data(case: dict) -> pd.DataFrame:
+    data = dataset(case["data"]).copy()
+    for col, value in (case.get("extra_columns") or {}).items():
+        data[col] = value
+    return data
+
+
+def run_case(case: dict, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    design = build_design(case, case_data(case) if data is None else data)
+    return sipas_indices(design, by=LEVELS).to_frame()
+
+
+def domain_of(row: dict) -> dict:
+    return row["domain"] if isinstance(row["domain"], dict) else {}
+
+
+def pairs(case: dict, table: pd.DataFrame) -> list[tuple[dict, pd.Series]]:
+    """Each fixture row with the engine's row for the same level, domain and index."""
+    out = []
+    for row in case["rows"]:
+        sel = (table["level"] == row["level"]) & (table["variable"] == row["variable"])
+        for col, value in domain_of(row).items():
+            sel &= table[col].astype(str) == str(value)
+        found = table[sel]
+        assert len(found) == 1, f"no unique row for {row['level']} {row['domain']}"
+        out.append((row, found.iloc[0]))
+    assert len(table) == len(case["rows"])
+    return out
+
+
+def close(actual: float, desired: float) -> bool:
+    return bool(np.isclose(actual, desired, rtol=RTOL, atol=0))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_matches_r(case: dict) -> None:
+    table = run_case(case)
+    checked = 0
+    for row, mine in pairs(case, table):
+        where = f"{case['id']} {row['level']} {domain_of(row)} {row['variable']}"
+        assert mine["statistic"] == row["statistic"]
+        assert mine["n"] == row["n"], where
+        assert mine["df"] == row["df"], where
+        if row["estimate"] is None:  # no answers: flagged, no number
+            assert math.isnan(mine["estimate"]), where
+            assert mine["flag"] == "suppress", where
+            assert "no_answers" in mine["reason_code"], where
+            continue
+        assert close(mine["estimate"], row["estimate"]), where
+        if row["se"] < 1e-12:  # R's value is rounding noise around an exact zero
+            assert mine["se"] < 1e-12, where
+            assert mine["ci_high"] > mine["ci_low"], f"{where}: zero-width interval"
+            assert mine["flag"] != "ok", where
+            continue
+        assert close(mine["se"], row["se"]), f"{where}: se {mine['se']!r} R {row['se']!r}"
+        # svycontrast's delta-method SE, where R's two routes agree to 1e-10
+        alt = row.get("se_svycontrast")
+        if alt is not None and abs(alt / row["se"] - 1) < 1e-10:
+            assert close(mine["se"], alt), where
+        for field in ("ci_low", "ci_high", "deff"):
+            if row.get(field) is not None:
+                assert close(mine[field], row[field]), (
+                    f"{where} {field}: python {mine[field]!r} R {row[field]!r}")
+        checked += 1
+    assert checked > 350
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_criterion_deff_is_svyratio_deff(case: dict) -> None:
+    """Our deff (SRS-without-replacement variance of the total of the linearized variable)
+    is R's ``svyratio(deff=TRUE)`` for a criterion; R's svyratio estimate and SE agree too."""
+    table = run_case(case)
+    n = 0
+    for row, mine in pairs(case, table):
+        if row["statistic"] != "criterion" or row.get("deff_svyratio") is None:
+            continue
+        if row["se_svyratio"] < 1e-12:
+            continue
+        assert close(mine["deff"], row["deff_svyratio"])
+        assert close(mine["estimate"], row["estimate_svyratio"])
+        assert close(mine["se"], row["se_svyratio"])
+        n += 1
+    assert n > 300
+
+
+def test_special_domains_are_defined_and_flagged() -> None:
+    case = CASES[0]
+    table = run_case(case)
+    com = table[table["level"] == "commune"].set_index(["commune", "variable"])
+    # X01: one centre -> every ratio variance is exactly zero; never a zero-width interval
+    x01 = com.loc["X01"]
+    assert (x01["se"] < 1e-12).all()
+    assert (x01["ci_high"] - x01["ci_low"] > 0.01).all()
+    assert x01["reason_code"].str.contains("zero_design_variance|effective_n").all()
+    # X02: every answer satisfied -> estimates 1, Korn-Graubard interval on the nominal n
+    x02 = com.loc["X02"]
+    assert (x02["estimate"] == 1).all()
+    assert (x02["se"] == 0).all()
+    assert (x02["ci_high"] == 1).all()
+    assert (x02["ci_low"] < 1).all()
+    assert x02["reason_code"].str.contains("estimate_is_0_or_1|effective_n|ci_width").all()
+    # X03: C5.3 has no answers; C5 and SIPAS average what is there and say so
+    x03 = com.loc["X03"]
+    assert x03.loc["C5.3", "flag"] == "suppress"
+    assert math.isnan(x03.loc["C5.3", "estimate"])
+    assert "partial_composite" in x03.loc["C5", "reason_code"]
+    assert "partial_composite" in x03.loc["SIPAS", "reason_code"]
+    published = table[table["flag"] != "suppress"]
+    assert published[["estimate", "ci_low", "ci_high"]].notna().all().all()
+
+
+def test_comparison_detects_a_wrong_number() -> None:
+    """A deliberately broken input must fail the comparison (the test can fail)."""
+    case = CASES[0]
+    data = case_data(case)
+    data["weight"] = data["weight"] * np.linspace(1.0, 1.02, len(data))
+    table = run_case(case, data)
+    bad = [row for row, mine in pairs(case, table)
+           if row["estimate"] is not None and row["se"] > 1e-12
+           and not (close(mine["estimate"], row["estimate"]) and close(mine["se"], row["se"]))]
+    assert len(bad) > 100
+
+
+def test_percent_output_and_columns() -> None:
+    design = build_design(CASES[0], case_data(CASES[0]))
+    res = sipas_indices(design, by="province")
+    frac, pct = res.to_frame(), res.to_frame(percent=True)
+    assert list(frac.columns[:3]) == ["province", "statistic", "variable"]
+    for col in ("estimate", "se", "ci_low", "ci_high"):
+        np.testing.assert_allclose(pct[col], frac[col] * 100, rtol=1e-12)
+    assert {"df", "deff", "n", "n_eff", "flag", "reason", "reason_code"} <= set(frac.columns)
+    assert set(frac["statistic"]) == {"criterion", "content", "sipas"}
+    assert len(frac) == 6 * 25
+    assert res.convention == CONVENTION
+    assert "not a MoHA specification" in CONVENTION
+
+
+# ---------------------------------------------------------------------- bad inputs
+def small_frame(values: list[object]) -> pd.DataFrame:
+    n = len(values)
+    frame = pd.DataFrame({"s": ["a"] * (n // 2) + ["b"] * (n - n // 2),
+                          "psu": [f"p{i % 4}" for i in range(n)], "w": 1.0})
+    frame["psu"] = frame["s"] + frame["psu"]
+    for item in ITEMS:
+        frame[item] = "4"
+    frame["C2.3"] = values
+    return frame
+
+
+def test_bad_item_value_names_column_and_rows() -> None:
+    frame = small_frame(["4", "5", "x", "1", "na", "", "6", "2"])
+    design = analysis.SurveyDesign.from_frame(frame, psu="psu", strata="s", weights="w")
+    with pytest.raises(EstimationError, match=r"Item 'C2\.3' .*'x'.* rows 3, 7"):
+        sipas_indices(design)
+
+
+@pytest.mark.parametrize("values", [[1.0, 2.5, 3.0, 4.0], [1, 0, 3, 4], [1, 2, 3, 9]])
+def test_bad_numeric_item_values(values: list[float]) -> None:
+    frame = pd.DataFrame({"C1.1": values})
+    with pytest.raises(EstimationError, match=r"Item 'C1\.1' must hold 1-5.* rows"):
+        parse_items(frame, ["C1.1"])
+
+
+def test_all_na_item_is_an_error() -> None:
+    frame = small_frame(["na", "", None, "NA", "na", "na", "", "na"])
+    design = analysis.SurveyDesign.from_frame(frame, psu="psu", strata="s", weights="w")
+    with pytest.raises(EstimationError, match=r"Item 'C2\.3' has no answers at all"):
+        sipas_indices(design)
+
+
+def test_value_codings_agree() -> None:
+    """Text, numbers, nullable integers and categoricals give the same classes."""
+    text = pd.Series(["1", "5", "na", "NA", "", None, " 4 ", "3"])
+    nums = pd.Series([1, 5, None, None, None, None, 4, 3], dtype="Int8")
+    floats = nums.astype("float64")
+    cats = text.astype("category")
+    expected = np.array([1, 2, 0, 0, 0, 0, 2, 1])
+    for series in (text, nums, floats, cats):
+        got = parse_items(pd.DataFrame({"C1.1": series}), ["C1.1"])[:, 0]
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_questionnaires_are_never_pooled() -> None:
+    frame = pd.DataFrame({"C1.1": [4, 5], "L1.1": [4, 1], "psu": ["a", "b"]})
+    design = analysis.SurveyDesign.from_frame(frame, psu="psu")
+    with pytest.raises(EstimationError, match="never pooled"):
+        sipas_indices(design)
+
+
+def test_content_map_overrides_the_code() -> None:
+    frame = small_frame(["4", "5", "1", "1", "na", "2", "3", "4"])
+    design = analysis.SurveyDesign.from_frame(frame, psu="psu", strata="s", weights="w")
+    mapping = {item: "C1" for item in ITEMS}
+    res = sipas_indices(design, content_map=mapping)
+    assert res.contents == ("C1",)
+    lev = res.levels[0]
+    np.testing.assert_allclose(lev.estimate[0, -1], lev.estimate[0, :19].mean(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- properties
+SETTINGS = settings(max_examples=30, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+FEW_ITEMS = ["C1.1", "C1.2", "C2.1", "C3.1", "C3.2"]
+
+
+@st.composite
+def sipas_samples(draw: st.DrawFn) -> pd.DataFrame:
+    """2-4 strata (provinces) of 2-5 PSUs (centres); communes of 1-3 centres; 5 items."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for h in range(draw(st.integers(2, 4))):
+        n_psu = int(rng.integers(2, 6))
+        commune = rng.integers(0, 3, n_psu)
+        for j in range(n_psu):
+            for _ in range(int(rng.integers(2, 10))):
+                row = {"province": f"p{h}", "centre": f"p{h}c{j}",
+                       "commune": f"p{h}m{commune[j]}", "w": float(rng.uniform(1, 40))}
+                for item in FEW_ITEMS:
+                    row[item] = int(rng.integers(1, 6)) if rng.random() > 0.15 else None
+                rows.append(row)
+    frame = pd.DataFrame(rows)
+    for item in FEW_ITEMS:  # every item answered at least once
+        frame.loc[0, item] = 4
+    return frame
+
+
+def design_of(frame: pd.DataFrame, **kw: object) -> analysis.SurveyDesign:
+    return analysis.SurveyDesign.from_frame(frame, psu="centre", strata="province",
+                                            weights="w", **kw)
+
+
+def indices(frame: pd.DataFrame, **kw: object) -> pd.DataFrame:
+    res = sipas_indices(design_of(frame, **kw), FEW_ITEMS, by=LEVELS)
+    return res.to_frame().sort_values(["level", "province", "commune", "variable"],
+                                      na_position="first").reset_index(drop=True)
+
+
+@SETTINGS
+@given(sipas_samples(), st.floats(0.01, 1000))
+def test_scaling_weights_leaves_indices_and_ses_unchanged(frame: pd.DataFrame, c: float
+                                                          ) -> None:
+    a = indices(frame)
+    b = indices(frame.assign(w=frame["w"] * c))
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(a["se"], b["se"], rtol=1e-7, atol=1e-12)
+
+
+@SETTINGS
+@given(sipas_samples(), st.integers(0, 2**31 - 1))
+def test_permuting_rows_changes_nothing(frame: pd.DataFrame, seed: int) -> None:
+    shuffled = frame.sample(frac=1.0, random_state=np.random.RandomState(seed))
+    a = indices(frame)
+    b = indices(shuffled)
+    cols = ["estimate", "se", "ci_low", "ci_high", "df", "n", "deff", "n_eff"]
+    np.testing.assert_allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), rtol=1e-9,
+                               atol=1e-13)
+    assert (a["flag"] == b["flag"]).all()
+
+
+@SETTINGS
+@given(sipas_samples())
+def test_census_with_full_fpc_has_zero_variance(frame: pd.DataFrame) -> None:
+    psus = frame.groupby("province")["centre"].transform("nunique")
+    table = indices(frame.assign(fpc=psus), fpc="fpc")
+    assert (table["se"].fillna(0) < 1e-12).all()
+
+
+@SETTINGS
+@given(sipas_samples())
+def test_commune_sums_add_up_to_province_sums(frame: pd.DataFrame) -> None:
+    res = sipas_indices(design_of(frame), FEW_ITEMS, by=["province", "commune"])
+    prov, com = res["province"], res["commune"]
+    parent = com.domains["commune"].str.split("m").str[0].to_numpy()
+    order = prov.domains["province"].to_numpy()
+    for target, source in ((prov.numerator, com.numerator),
+                           (prov.denominator, com.denominator)):
+        summed = pd.DataFrame(source).groupby(parent).sum().loc[order].to_numpy()
+        np.testing.assert_allclose(summed, target, rtol=1e-12)
+    np.testing.assert_allclose(prov.estimate[:, : len(FEW_ITEMS)],
+                               prov.numerator / prov.denominator, rtol=1e-12)
