@@ -625,8 +625,8 @@ def _level_core(design: SurveyDesign, name: str, cols: tuple[str, ...], ds: Doma
     co = _coefficients(s_d, a_d, content_idx, n_contents)
     est = _estimates(co, content_idx, n_contents)
     if design.replicates is not None:
-        var = _replicate_variance(design, classes, fine, fmap, n_dom, content_idx, n_contents,
-                                  est)
+        var = _replicate_variance(design, classes, fine, fmap, n_dom, co, content_idx,
+                                  n_contents, est)
     elif design.adjustments:
         var = _calibrated_variance(design, classes, w, ds, co, content_idx, n_contents)
     else:
@@ -637,7 +637,12 @@ def _level_core(design: SurveyDesign, name: str, cols: tuple[str, ...], ds: Doma
     # (an SE below 1e-12 on a proportion) from passing for a variance
     var = np.where(np.isnan(est), np.nan, np.where(var < _ZERO_VAR, 0.0, var))
     # domain degrees of freedom from the cells with positive-weight rows
-    dfs = _domain_df(design, lc_dom[pos_l > 0], lc_cluster[pos_l > 0], n_dom)
+    if design.replicates is not None:  # R: degf of a replicate design's domain subset
+        from analysis.replicates import replicate_domain_degf
+
+        dfs = replicate_domain_degf(design.replicates.weights, ds.codes, n_dom)
+    else:
+        dfs = _domain_df(design, lc_dom[pos_l > 0], lc_cluster[pos_l > 0], n_dom)
     return _LevelCore(name=name, by=cols, domains=ds, fmap=fmap, co=co, estimate=est, var=var,
                       df=dfs, n=np.column_stack([n_crit, n_any]),
                       big_n=np.column_stack([a_d, w_any]), s_d=s_d, a_d=a_d)
@@ -796,46 +801,35 @@ def _calibrated_variance(design: SurveyDesign, classes: np.ndarray, w: np.ndarra
 
 
 def _replicate_variance(design: SurveyDesign, classes: np.ndarray, fine: np.ndarray,
-                        fmap: np.ndarray, n_dom: int, content_idx: np.ndarray,
-                        n_contents: int, estimate: np.ndarray) -> np.ndarray:
-    """Replicate designs: the indices under every replicate weight, combined as R's svrVar."""
+                        fmap: np.ndarray, n_dom: int, co: _Coefficients,
+                        content_idx: np.ndarray, n_contents: int,
+                        estimate: np.ndarray) -> np.ndarray:
+    """Replicate designs: every index under every replicate weight column, combined by R's
+    ``svrVar`` (:func:`analysis.replicates.svrvar`). The composites keep the full sample's
+    definition (which criteria have answers); sums come from one sparse product per item
+    block (:func:`analysis.replicates.domain_totals`) on the fine domains."""
+    from analysis.replicates import domain_totals, svrvar
+
     reps = design.replicates
     assert reps is not None
-    weights = np.asarray(reps.weights, dtype=float)
-    n_rep = weights.shape[1]
     n_items = classes.shape[1]
-    n_fine = len(fmap)
+    values = np.concatenate([(classes == 2), (classes > 0)], axis=1).astype(float)
+    fine_tot = domain_totals(reps.weights, values, fine, len(fmap))  # (R, F, 2I)
     keep = fmap >= 0
+    n_rep = fine_tot.shape[0]
     thetas = np.empty((n_rep, n_dom, estimate.shape[1]))
-    s_rep = np.zeros((n_fine, n_items, n_rep))
-    a_rep = np.zeros((n_fine, n_items, n_rep))
-    for i in range(n_items):
-        k = classes[:, i]
-        for cls_value, target in ((2, s_rep), (1, a_rep)):
-            rows = k == cls_value
-            target[:, i, :] = _rows_by_group(fine[rows], weights[rows], n_fine)
-        a_rep[:, i, :] += s_rep[:, i, :]
+    defined = ~np.isnan(estimate)
     for r in range(n_rep):
-        s_d = _group_sum(fmap[keep], s_rep[keep, :, r], n_dom)
-        a_d = _group_sum(fmap[keep], a_rep[keep, :, r], n_dom)
-        co = _coefficients(s_d, a_d, content_idx, n_contents)
-        thetas[r] = _estimates(co, content_idx, n_contents)
-    from analysis import replicates as replicates_module
-
-    combine = getattr(replicates_module, "replicate_variance", None)
-    if combine is not None:
-        return np.asarray(combine(design, thetas, estimate))
-    centre = estimate[None] if reps.mse else thetas.mean(axis=0, keepdims=True)
-    dev = thetas - centre
-    return reps.scale * np.einsum("r,rdk->dk", np.asarray(reps.rscales, dtype=float), dev**2)
-
-
-def _rows_by_group(group: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
-    """Column sums of the (m, R) matrix ``x`` by ``group`` (a sparse product, O(m R))."""
-    from scipy import sparse
-
-    if len(group) == 0:
-        return np.zeros((size, x.shape[1]))
-    ind = sparse.csr_matrix((np.ones(len(group)), (group, np.arange(len(group)))),
-                            shape=(size, len(group)))
-    return np.asarray(ind @ x)
+        tot = _group_sum(fmap[keep], fine_tot[r][keep], n_dom)
+        s_r, a_r = tot[:, :n_items], tot[:, n_items:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_r = np.where(co.a > 0, s_r / a_r, 0.0)  # NaN where a replicate loses answers
+        content = np.zeros((n_dom, n_contents))
+        for c in range(n_contents):
+            cols = content_idx == c
+            content[:, c] = (co.content_coef[:, cols] * p_r[:, cols]).sum(axis=1)
+        sipas = (co.sipas_coef * p_r).sum(axis=1)
+        thetas[r] = np.where(defined, np.column_stack([p_r, content, sipas]), 0.0)
+    full = np.where(defined, estimate, 0.0)
+    cov = svrvar(thetas, full, reps)
+    return np.where(defined, np.diagonal(cov, axis1=1, axis2=2), np.nan)

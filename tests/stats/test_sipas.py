@@ -303,3 +303,66 @@ def test_commune_sums_add_up_to_province_sums(frame: pd.DataFrame) -> None:
         np.testing.assert_allclose(summed, target, rtol=1e-12)
     np.testing.assert_allclose(prov.estimate[:, : len(FEW_ITEMS)],
                                prov.numerator / prov.denominator, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- other variance routes
+def zero_coded(data: pd.DataFrame) -> pd.DataFrame:
+    """Satisfied/answered 0-1 columns per item (s_i, a_i) for the ratio estimator."""
+    out = data.copy()
+    for item in ITEMS:
+        num = pd.to_numeric(data[item], errors="coerce")
+        out["s_" + item] = (num >= 4).astype(float)
+        out["a_" + item] = num.notna().astype(float)
+    return out
+
+
+def criteria_by_ratio(design: analysis.SurveyDesign, by: str) -> tuple[np.ndarray, np.ndarray]:
+    est, var = [], []
+    for item in ITEMS:
+        r = analysis.ratio(design, "s_" + item, "a_" + item, by=by)
+        est.append(r.estimate[:, 0])
+        var.append(r.var[:, 0])
+    return np.column_stack(est), np.column_stack(var)
+
+
+def test_replicate_designs_use_replicate_variance() -> None:
+    from analysis.replicates import domain_totals, replicate_design, replicate_variance
+
+    data = zero_coded(case_data(CASES[0]))
+    design = replicate_design(build_design(CASES[0], data), "JKn")
+    res = sipas_indices(design, by="province")["province"]
+    est, var = criteria_by_ratio(design, "province")
+    np.testing.assert_allclose(res.estimate[:, :19], est, rtol=1e-12)
+    np.testing.assert_allclose(res.var[:, :19], var, rtol=1e-9)
+    # composites: an independent route through replicate_variance
+    codes = analysis.domains.Domains.from_columns(data, "province").codes
+    sat = data[["s_" + i for i in ITEMS]].to_numpy()
+    ans = data[["a_" + i for i in ITEMS]].to_numpy()
+    content_of = np.array([int(i[1]) - 1 for i in ITEMS])
+
+    def composite(weights: np.ndarray) -> np.ndarray:
+        p = domain_totals(weights, sat, codes, 6) / domain_totals(weights, ans, codes, 6)
+        contents = np.stack([p[..., content_of == c].mean(axis=-1) for c in range(5)], -1)
+        return np.concatenate([contents, contents.mean(axis=-1, keepdims=True)], axis=-1)
+
+    full, cov = replicate_variance(design, composite)
+    np.testing.assert_allclose(res.estimate[:, 19:], full, rtol=1e-12)
+    np.testing.assert_allclose(res.var[:, 19:], np.diagonal(cov, axis1=1, axis2=2), rtol=1e-9)
+    assert res.df.tolist() == analysis.ratio(design, "s_C1.1", "a_C1.1",
+                                             by="province").df.tolist()
+
+
+def test_calibrated_designs_residualize_the_composites() -> None:
+    from analysis.calibration import poststratify
+
+    data = zero_coded(case_data(CASES[0]))
+    design = build_design(CASES[0], data)
+    population = pd.DataFrame({"field": ["land", "justice", "business"],
+                               "Freq": [9000.0, 4000.0, 6000.0]})
+    cal = poststratify(design, "field", population)
+    res = sipas_indices(cal, by="province")["province"]
+    est, var = criteria_by_ratio(cal, "province")
+    np.testing.assert_allclose(res.estimate[:, :19], est, rtol=1e-12)
+    np.testing.assert_allclose(res.var[:, :19], var, rtol=1e-9)
+    plain = sipas_indices(design, by="province")["province"]
+    assert not np.allclose(plain.var, res.var, rtol=1e-3)  # calibration changes the variance
