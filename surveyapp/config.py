@@ -62,6 +62,7 @@ class DefaultConfig:
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
     TIMEZONE = "Asia/Ho_Chi_Minh"
     EXPORT_CHUNK_SIZE = 2000
+    EXPORT_PARQUET_ROW_GROUP = 20_000
 
     LANGUAGES = ("vi", "en")
     BABEL_DEFAULT_LOCALE = "vi"

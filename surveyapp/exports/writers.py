@@ -16,9 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xlsxwriter
+from flask import current_app
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-PARQUET_ROW_GROUP = 50_000
+PARQUET_ROW_GROUP = 20_000
 
 
 def escape_formula(value: Any) -> Any:
@@ -64,13 +65,14 @@ def write_xlsx(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed
 
 
 def write_parquet(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed: int) -> int:
-    """Row groups of ``PARQUET_ROW_GROUP`` rows; every column a (nullable) string, item values
+    """Row groups of ``EXPORT_PARQUET_ROW_GROUP`` rows (config); every column a (nullable) string, item values
     "1".."5" or "na" (empty = no answer), so the same file reads back the same in any tool."""
     schema = pa.schema([pa.field(c, pa.string()) for c in columns])
     n = 0
+    group = int(current_app.config.get("EXPORT_PARQUET_ROW_GROUP", PARQUET_ROW_GROUP))
     with pq.ParquetWriter(str(path), schema) as writer:
         while True:
-            batch = list(islice(rows, PARQUET_ROW_GROUP))
+            batch = list(islice(rows, group))
             if not batch:
                 break
             arrays = [

@@ -27,7 +27,8 @@ def test_load_units_is_idempotent_and_links_successors(app, runner):
         # code 24 meant Bắc Giang before the reform and Bắc Ninh after it
         code24 = {u.valid_from.year: u for u in db.session.scalars(
             select(AdminUnit).where(AdminUnit.code == "24", AdminUnit.level == "province"))}
-        assert code24[2008].name_vi == "Bắc Giang" and code24[2025].name_vi == "Bắc Ninh"
+        assert code24[2008].name_vi == "Bắc Giang"
+        assert code24[2025].name_vi == "Bắc Ninh"
         assert db.session.scalar(select(AdminUnit).where(AdminUnit.code == "27")).successor.code \
             == "24"
         assert db.session.scalar(select(AdminUnit).where(AdminUnit.code == "01",
@@ -74,8 +75,10 @@ def test_kiosk_register_prints_token_once_and_stores_hash(app, runner):
 
     with app.app_context():
         kiosk = db.session.get(Kiosk, kiosk_id)
-        assert kiosk.centre.code == "P48" and kiosk.counter.code == "2"
-        assert token not in kiosk.token_hash and len(kiosk.token_hash) == 64
+        assert kiosk.centre.code == "P48"
+        assert kiosk.counter.code == "2"
+        assert token not in kiosk.token_hash
+        assert len(kiosk.token_hash) == 64
 
 
 def test_kiosk_register_unknown_centre(runner):

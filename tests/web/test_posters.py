@@ -16,7 +16,8 @@ def test_poster_files_for_centre_and_counter(app, runner, tmp_path, client):
                            for ext in ("png", "svg", "pdf"))
     assert (tmp_path / "X00004.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (tmp_path / "X00004.svg").read_text(encoding="utf-8")
-    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert svg.lstrip().startswith("<?xml")
+    assert "<svg" in svg
     assert "ĐÁNH GIÁ MỨC ĐỘ HÀI LÒNG" in svg  # the accessible title, with diacritics
 
     text = "\n".join(page.extract_text() for page in PdfReader(tmp_path / "X00004-quay-1.pdf")
