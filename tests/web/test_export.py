@@ -67,11 +67,16 @@ def test_csv_round_trip(app, runner, tmp_path, two_responses):
     assert (first["province_code"], first["commune_code"], first["centre_code"]) == (
         "01", "00004", "X00004")
     assert (first["counter"], first["channel"], first["field"]) == ("1", "kiosk", "ho-tich")
-    assert first["questionnaire"] == "sipas-2023.v1" and first["flags"] == ""
-    assert first["C1.1"] == "1" and first["C5.3"] == "na"
+    assert first["questionnaire"] == "sipas-2023.v1"
+    assert first["flags"] == ""
+    assert first["C1.1"] == "1"
+    assert first["C5.3"] == "na"
     second = dict(zip(rows[0], rows[2], strict=True))
-    assert second["C1.1"] == "5" and second["C2.3"] == "na" and second["C1.2"] == ""
-    assert second["counter"] == "" and second["field"] == ""
+    assert second["C1.1"] == "5"
+    assert second["C2.3"] == "na"
+    assert second["C1.2"] == ""
+    assert second["counter"] == ""
+    assert second["field"] == ""
 
 
 def test_formula_injection_escaped_in_csv_and_xlsx(app, runner, tmp_path, two_responses):
@@ -98,7 +103,8 @@ def test_xlsx_round_trip_numbers_as_numbers(app, runner, tmp_path, two_responses
     book.close()
     assert rows[0] == HEADER + ITEMS
     record = dict(zip(rows[0], rows[1], strict=True))
-    assert record["C1.1"] == 1 and isinstance(record["C1.1"], int)
+    assert record["C1.1"] == 1
+    assert isinstance(record["C1.1"], int)
     assert record["C5.3"] == "na"
     assert record["province_code"] == "01"  # a code keeps its leading zero (text)
 
@@ -112,7 +118,8 @@ def test_parquet_round_trip(app, runner, tmp_path, two_responses):
     assert table.column_names == HEADER + ITEMS
     data = table.to_pylist()
     assert [r["response_id"] for r in data] == [a["id"], b["id"]]
-    assert data[0]["C1.1"] == "1" and data[0]["C5.3"] == "na"
+    assert data[0]["C1.1"] == "1"
+    assert data[0]["C5.3"] == "na"
     assert data[1]["C1.2"] is None
 
 
