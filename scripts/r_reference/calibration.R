@@ -183,6 +183,17 @@ prop_rows_logit <- function(var, value, level = 0.95) function(sub, domain) {
             deff = num(attr(mm, "deff"))))
 }
 
+# summary(weights(d)) (type-7 quartiles), Kish's 1 + CV^2 and the g-weights w / w_base
+weight_diagnostics <- function(w, base) {
+  w <- as.numeric(w); base <- as.numeric(base)
+  q <- function(x) list(minimum = min(x), q1 = num(quantile(x, 0.25)),
+                        median = num(median(x)), q3 = num(quantile(x, 0.75)),
+                        maximum = max(x), mean = mean(x))
+  p <- w[w > 0]
+  list(weights = q(p), deff = length(p) * sum(p^2) / sum(p)^2, n_eff = sum(p)^2 / sum(p^2),
+       g = q(w[base > 0] / base[base > 0]))
+}
+
 drop_null <- function(rows) lapply(rows, function(r) r[!vapply(r, is.null, logical(1))])
 
 cases <- function() {
@@ -197,6 +208,8 @@ cases <- function() {
              design = s$spec,
              steps = s$steps, call = s$call, replicates = replicate_info(s$base),
              weights = num(weights(des, "sampling")),
+             diagnostics = weight_diagnostics(weights(des, "sampling"),
+                                              weights(s$base, "sampling")),
              replicate_weights = if (rep) unname(as.matrix(weights(des, "analysis"))) else NULL))
     # estimator cases name their setup; its "_weights" case holds the replicate weights
     extra <- list(setup = key, steps = s$steps, replicate = rep)

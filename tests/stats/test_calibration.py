@@ -442,3 +442,43 @@ def test_trimming_keeps_the_total_and_the_bounds(data: tuple, ratio: float) -> N
     np.testing.assert_allclose(t.weights.sum(), d.weights.sum(), rtol=1e-12)
     assert t.weights.min() >= mean_w / ratio * (1 - 1e-12)
     assert t.weights.max() <= mean_w * ratio * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------------- weighting diagnostics
+@pytest.mark.parametrize("case", [c for c in WEIGHT_CASES if "diagnostics" in c],
+                         ids=[c["id"] for c in WEIGHT_CASES if "diagnostics" in c])
+def test_weight_diagnostics_match_r(case: dict) -> None:
+    """summary(weights(d)), Kish's n sum w^2 / (sum w)^2 and the g-weights, as computed in R."""
+    from analysis.weights import weight_summary
+
+    design = calibrated(case)
+    s = weight_summary(design, base=base_design(case))
+    r = case["diagnostics"]
+    for key, value in r["weights"].items():
+        np.testing.assert_allclose(getattr(s.weights, key), value, rtol=RTOL, atol=0)
+    for key, value in r["g"].items():
+        assert s.g is not None
+        np.testing.assert_allclose(getattr(s.g, key), value, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(s.deff, r["deff"], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(s.n_eff, r["n_eff"], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(1 + s.cv**2, r["deff"], rtol=RTOL, atol=0)
+
+
+def test_weight_table_and_bounds() -> None:
+    from analysis.weights import weight_summary, weight_table
+
+    case = _case("greg_bounded_clus1_weights")
+    design, base = calibrated(case), base_design(case)
+    s = weight_summary(design, base=base, g_bounds=(0.7, 1.5))
+    g = design.weights / base.weights
+    assert s.g_below == int((g < 0.7).sum())
+    assert s.g_above == int((g > 1.5).sum())
+    assert s.g_negative == 0
+    assert s.n_positive == s.n == len(g)
+    table = weight_table(design, "stype", base=base)
+    assert list(table["stype"]) == ["E", "H", "M"]
+    np.testing.assert_allclose(table["total"].sum(), design.weights.sum(), rtol=1e-12)
+    flat = s.to_dict()
+    assert {"weights_minimum", "weights_median", "g_maximum", "deff", "n_eff"} <= set(flat)
+    with pytest.raises(analysis.DesignError, match="same order"):
+        weight_summary(design, base=base.weights[:-1])
