@@ -161,6 +161,69 @@ level_rows <- function(des, by) {
   }))
 }
 
+# unit vs rest of its province: svytotal of the unit's and the rest's numerators and
+# denominators (zero outside) on the FULL design, svycontrast of the difference of the two
+# composites; p-values on the province's df; Holm across the province's communes
+# (p.adjust(method = "holm")).
+contrast_rows <- function(des) {
+  v <- des$variables
+  out <- list()
+  for (prov in sort(unique(v$province))) {
+    in_p <- v$province == prov
+    units <- sort(unique(v$commune[in_p]))
+    df <- degf(des[in_p, ])
+    prov_rows <- list()
+    for (u in units) {
+      in_u <- in_p & v$commune == u
+      in_r <- in_p & v$commune != u
+      vars <- list()
+      for (i in seq_along(items)) {
+        vars[[paste0("SU_", i)]] <- v[[paste0("S_", i)]] * in_u
+        vars[[paste0("AU_", i)]] <- v[[paste0("A_", i)]] * in_u
+        vars[[paste0("SR_", i)]] <- v[[paste0("S_", i)]] * in_r
+        vars[[paste0("AR_", i)]] <- v[[paste0("A_", i)]] * in_r
+      }
+      d2 <- do.call(update, c(list(des), vars))
+      tot <- svytotal(as.formula(paste("~", paste(names(vars), collapse = "+"))), d2)
+      cu <- composite_coefs(coef(tot)[paste0("AU_", seq_along(items))] > 0)
+      cr <- composite_coefs(coef(tot)[paste0("AR_", seq_along(items))] > 0)
+      names_k <- c(items, contents, "SIPAS")
+      exprs <- lapply(seq_len(nrow(cu)), function(k) {
+        term <- function(cf, side) {
+          it <- which(cf != 0)
+          if (!length(it)) return(NULL)
+          paste(sprintf("%.17g * S%s_%d / A%s_%d", cf[it], side, it, side, it),
+                collapse = " + ")
+        }
+        a <- term(cu[k, ], "U"); b <- term(cr[k, ], "R")
+        if (is.null(a) || is.null(b)) return(NULL)
+        parse(text = paste0("(", a, ") - (", b, ")"))[[1]]
+      })
+      ok <- !sapply(exprs, is.null)
+      con <- svycontrast(tot, setNames(exprs[ok], names_k[ok]))
+      est <- rep(NA_real_, length(names_k)); se <- est
+      est[ok] <- coef(con); se[ok] <- SE(con)
+      p <- 2 * pt(-abs(est / se), df)
+      prov_rows[[u]] <- list(est = est, se = se, p = p)
+    }
+    names_k <- c(items, contents, "SIPAS")
+    for (k in seq_along(names_k)) {
+      pk <- sapply(units, function(u) prov_rows[[u]]$p[k])
+      adj <- p.adjust(pk, method = "holm")
+      for (j in seq_along(units)) {
+        r <- prov_rows[[units[j]]]
+        if (is.na(r$est[k])) next
+        out[[length(out) + 1]] <- list(
+          domain = list(province = prov, commune = units[j]), variable = names_k[k],
+          difference = r$est[k], se = r$se[k], df = df,
+          p_value = if (is.finite(pk[j])) pk[j] else NULL,
+          p_holm = if (is.finite(adj[j])) adj[j] else NULL)
+      }
+    }
+  }
+  out
+}
+
 cases <- function() {
   d <- sipas_data()
   write.csv(d[, c("province", "commune", "centre", "field", "dossiers", "responses", "weight",
@@ -193,5 +256,14 @@ cases <- function() {
       by = list(NULL, "province", "commune"), level = 0.95, ci_method = "logit",
       rows = rows)
   }
+  out[[length(out) + 1]] <- list(
+    id = "unit_vs_rest_taylor", kind = "unit_vs_rest", data = "sipas",
+    design = designs$taylor$spec, unit = "commune", parent = "province",
+    call = paste("svytotal(~SU_i+AU_i+SR_i+AR_i, full design) + svycontrast(unit - rest);",
+                 "2*pt(-|t|, degf(province)); p.adjust(holm) per province and index"),
+    rows = contrast_rows(designs$taylor$design))
+  p <- c(0.01, 0.04, 0.03, 0.005, 0.2, NA, 0.04)
+  out[[length(out) + 1]] <- list(id = "holm", kind = "holm", call = "p.adjust(p, 'holm')",
+                                 p = p, adjusted = p.adjust(p, method = "holm"))
   out
 }

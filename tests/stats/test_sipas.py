@@ -17,7 +17,7 @@ from analysis.sipas import CONVENTION, parse_items, sipas_indices
 from tests.stats.r_cases import build_design, dataset, load_cases
 
 RTOL = 1e-9
-CASES = load_cases("sipas")
+CASES = [c for c in load_cases("sipas") if "kind" not in c]
 LEVELS = [None, "province", "commune"]
 ITEMS = [f"C{c}.{k}" for c, m in enumerate([4, 4, 5, 3, 3], 1) for k in range(1, m + 1)]
 
