@@ -1,0 +1,138 @@
+"""NCHS Data Presentation Standards for Proportions (Parker et al. 2017): every branch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.intervals import proportion_interval
+from analysis.reliability import (
+    Reason,
+    assess_proportions,
+    ci_width,
+    cv,
+    effective_sample_size,
+    korn_graubard_interval,
+    reason_text,
+    relative_ci_width,
+)
+
+
+def one(p: float, se: float, n: float, df: float = 100, **kw: object):
+    a = assess_proportions(np.array([p]), np.array([se**2]), np.array([n]), np.array([df]),
+                           **kw)
+    return a.flag[0], a.reason_code[0], a
+
+
+def test_korn_graubard_matches_svyciprop_beta() -> None:
+    """With the uncapped effective n, the interval is R svyciprop(method='beta')'s."""
+    p = np.array([0.3, 0.05, 0.92, 0.5])
+    var = np.array([0.001, 0.0004, 0.0009, 0.01])
+    df = np.array([30.0, 5.0, 12.0, np.inf])
+    n = np.array([400.0, 120.0, 300.0, 50.0])
+    lo, hi = korn_graubard_interval(p, p * (1 - p) / var, df, n)
+    rlo, rhi = proportion_interval(p, var, df, 0.95, "beta", n_rows=n)
+    np.testing.assert_allclose(lo, rlo, rtol=1e-12)
+    np.testing.assert_allclose(hi, rhi, rtol=1e-12)
+
+
+def test_effective_n_is_n_over_floored_deff() -> None:
+    p, var, n = np.array([0.5, 0.5, 0.0]), np.array([0.0025, 0.00025, 0.0]), np.array([200, 200,
+                                                                                     80])
+    np.testing.assert_allclose(effective_sample_size(p, var, n), [100.0, 200.0, 80.0])
+
+
+def test_small_effective_n_is_suppressed() -> None:
+    flag, code, a = one(0.5, 0.1, n=100)  # n_eff = 0.25 / 0.01 = 25
+    assert flag == "suppress"
+    assert code == Reason.EFFECTIVE_N
+    assert a.n_eff[0] == pytest.approx(25.0)
+
+
+def test_narrow_interval_is_presented() -> None:
+    flag, code, a = one(0.5, 0.005, n=20000)
+    assert flag == "ok"
+    assert code == ""
+    assert a.width[0] <= 0.05
+
+
+def test_wide_interval_is_suppressed() -> None:
+    flag, code, a = one(0.5, 0.09, n=40)  # n_eff ~ 31, width ~ 0.35
+    assert flag == "suppress"
+    assert code == Reason.WIDE_CI
+    assert a.width[0] >= 0.30
+
+
+def test_relative_width_suppresses_small_proportions() -> None:
+    flag, code, a = one(0.05, 0.018, n=200)  # n_eff ~ 147, width ~ 0.09, relative > 130%
+    assert 0.05 < a.width[0] < 0.30
+    assert a.relative_width[0] > 1.30
+    assert flag == "suppress"
+    assert code == Reason.RELATIVE_WIDTH
+
+
+def test_complement_width_is_footnoted_for_large_proportions() -> None:
+    flag, code, a = one(0.95, 0.018, n=200)
+    assert a.relative_width[0] < 1.30 < a.complement_relative_width[0]
+    assert flag == "review"
+    assert code == Reason.COMPLEMENT_WIDTH
+
+
+def test_low_df_is_flagged_for_review() -> None:
+    flag, code, _ = one(0.5, 0.005, n=20000, df=5)
+    assert flag == "review"
+    assert code == Reason.LOW_DF
+
+
+def test_estimates_of_0_and_1() -> None:
+    flag, code, a = one(1.0, 0.0, n=60)
+    assert flag == "review"
+    assert code == Reason.EXTREME
+    assert a.n_eff[0] == 60
+    assert a.kg_low[0] < 1.0
+    assert a.kg_high[0] == 1.0
+    flag, code, _ = one(0.0, 0.0, n=20)
+    assert flag == "suppress"
+    assert code == Reason.EFFECTIVE_N
+
+
+def test_zero_variance_never_passes_as_precise() -> None:
+    flag, code, a = one(0.7, 0.0, n=80, df=0)
+    assert flag == "review"
+    assert code == f"{Reason.ZERO_VARIANCE};{Reason.LOW_DF}"
+    assert a.width[0] > 0.1  # interval from the nominal n, not zero width
+    assert "simple random sampling" in a.reason[0]
+
+
+def test_no_answers_and_partial_composites() -> None:
+    flag, code, _ = one(np.nan, np.nan, n=0)
+    assert flag == "suppress"
+    assert code == Reason.NO_ANSWERS
+    flag, code, _ = one(0.5, 0.005, n=20000, partial=np.array([True]))
+    assert flag == "review"
+    assert code == Reason.PARTIAL
+
+
+def test_reasons_are_sentences_with_numbers() -> None:
+    _, _, a = one(0.5, 0.1, n=100)
+    assert a.reason[0] == "Effective sample size 25.0 is below 30 (NCHS standard)."
+    assert reason_text("df_below_8", df=3) == ("Only 3 degrees of freedom (fewer than 8): "
+                                               "statistical review (NCHS standard).")
+
+
+def test_helpers() -> None:
+    np.testing.assert_allclose(cv(np.array([0.5, 0.0]), np.array([0.05, 0.1])), [0.1, np.nan])
+    np.testing.assert_allclose(ci_width(np.array([0.2]), np.array([0.5])), [0.3])
+    np.testing.assert_allclose(relative_ci_width(np.array([0.2]), np.array([0.5]),
+                                                 np.array([0.25])), [1.2])
+
+
+def test_vectorized_shapes_and_order_of_reasons() -> None:
+    p = np.array([[0.5, 0.95], [np.nan, 0.05]])
+    var = np.array([[1e-6, 0.018**2], [np.nan, 0.018**2]])
+    n = np.array([[20000, 200], [0, 200]])
+    df = np.array([[3.0, 3.0], [3.0, 3.0]])
+    a = assess_proportions(p, var, n, df)
+    assert a.flag.shape == (2, 2)
+    assert a.reason_code[0, 1] == "complement_relative_ci_width_above_130pct;df_below_8"
+    assert a.flag.tolist() == [["review", "review"], ["suppress", "suppress"]]
