@@ -87,7 +87,11 @@ class Replicates:
 
     ``weights`` is (n, R): full replicate *sampling* weights (not factors). The variance of a
     statistic is ``scale * sum_r rscales[r] * (theta_r - centre)^2`` with ``centre`` the
-    full-sample estimate when ``mse`` is true, else the mean of the replicates.
+    full-sample estimate when ``mse`` is true, else the mean of the replicates. ``df`` is R's
+    ``degf``: the rank of the replicate weights minus one. Build them with
+    :mod:`analysis.replicates` (``replicate_design``, ``from_columns``); after changing the
+    weights (e.g. recalibrating every replicate) use :meth:`with_weights`, which recomputes
+    ``df``.
     """
 
     weights: np.ndarray
@@ -100,6 +104,29 @@ class Replicates:
     @property
     def count(self) -> int:
         return self.weights.shape[1]
+
+    def with_weights(self, weights: np.ndarray) -> Replicates:
+        """A copy with new (n, R) replicate weights, same scale/rscales/mse/kind, df updated."""
+        from analysis.replicates import replicate_degf
+
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != self.weights.shape:
+            raise DesignError(
+                f"Replicate weights must be {self.weights.shape}, not {weights.shape}"
+            )
+        return dataclasses.replace(self, weights=weights, df=replicate_degf(weights))
+
+    def degf(self, mask: np.ndarray | None = None) -> int:
+        """R ``degf`` of the design, or of ``subset(design, mask)`` (rank of its weights - 1)."""
+        from analysis.replicates import replicate_degf
+
+        return replicate_degf(self.weights if mask is None else self.weights[mask])
+
+    def domain_degf(self, domain: np.ndarray, n_domains: int) -> np.ndarray:
+        """``degf`` of every domain's subset (what ``svyby`` uses), domain codes 0..D-1."""
+        from analysis.replicates import replicate_domain_degf
+
+        return replicate_domain_degf(self.weights, domain, n_domains)
 
 
 @dataclass(frozen=True)
@@ -283,8 +310,11 @@ class SurveyDesign:
         """Design degrees of freedom: PSUs minus strata among rows with non-zero weight.
 
         With ``mask`` (a domain), counts only the domain's rows, as R's ``degf`` does on
-        ``subset(design, ...)`` (this is what ``svyby(..., svyciprop)`` uses).
+        ``subset(design, ...)`` (this is what ``svyby(..., svyciprop)`` uses). Replicate
+        designs use the rank of their replicate weights instead (``degf.svyrep.design``).
         """
+        if self.replicates is not None:
+            return self.replicates.degf(mask)
         inset = self.weights != 0
         if mask is not None:
             inset &= mask
@@ -295,6 +325,8 @@ class SurveyDesign:
 
     def domain_degf(self, domain: np.ndarray, n_domains: int) -> np.ndarray:
         """Degrees of freedom for every domain code 0..n_domains-1 in one pass."""
+        if self.replicates is not None:
+            return self.replicates.domain_degf(domain, n_domains)
         stage = self.stages[0]
         inset = (self.weights != 0) & (domain >= 0)
         d = domain[inset].astype(np.int64)

@@ -238,12 +238,12 @@ def _finish(design: SurveyDesign, lin: Linearized) -> Estimate:
             cov = linearization.vcov(design, lin.influence, codes, n_dom)
         with np.errstate(divide="ignore", invalid="ignore"):
             deff = np.diagonal(cov, axis1=1, axis2=2) / lin.srs_variance
-        df = design.domain_degf(codes, n_dom)
     else:  # replicate weights: re-estimate under each replicate (analysis.replicates)
         from analysis.replicates import replicate_summary
 
         rep = replicate_summary(design, lin, logistic)
-        cov, deff, df, logit_var = rep.vcov, rep.deff, rep.df, rep.logit_var
+        cov, deff, logit_var = rep.vcov, rep.deff, rep.logit_var
+    df = design.domain_degf(codes, n_dom)  # replicate designs: rank of replicate weights - 1
     inside = codes >= 0
     d = codes[inside]
     w = design.weights[inside]
