@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
 from surveyapp.forms import BaseForm
@@ -26,4 +26,4 @@ class StartForm(BaseForm):
 class KioskSetupForm(BaseForm):
     """Set-up of a kiosk browser by staff, with the token printed at registration."""
 
-    token = PasswordField(_l("Kiosk token"), validators=[DataRequired(), Length(max=200)])
+    token = StringField(_l("Kiosk token"), validators=[DataRequired(), Length(max=200)])

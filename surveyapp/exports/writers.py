@@ -65,8 +65,8 @@ def write_xlsx(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed
 
 
 def write_parquet(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed: int) -> int:
-    """Row groups of ``EXPORT_PARQUET_ROW_GROUP`` rows (config); every column a (nullable) string, item values
-    "1".."5" or "na" (empty = no answer), so the same file reads back the same in any tool."""
+    """Row groups of ``EXPORT_PARQUET_ROW_GROUP`` rows (config); every column a nullable
+    string, item values "1".."5" or "na" (null = no answer), read back the same in any tool."""
     schema = pa.schema([pa.field(c, pa.string()) for c in columns])
     n = 0
     group = int(current_app.config.get("EXPORT_PARQUET_ROW_GROUP", PARQUET_ROW_GROUP))
