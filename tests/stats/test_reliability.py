@@ -136,3 +136,24 @@ def test_vectorized_shapes_and_order_of_reasons() -> None:
     assert a.flag.shape == (2, 2)
     assert a.reason_code[0, 1] == "complement_relative_ci_width_above_130pct;df_below_8"
     assert a.flag.tolist() == [["review", "review"], ["suppress", "suppress"]]
+
+
+def test_screened_widths_give_the_exact_decisions() -> None:
+    """The cheap screening of interval widths never changes a flag (exact widths re-checked)."""
+    rng = np.random.default_rng(42)
+    m = 20000
+    p = rng.uniform(0.001, 0.999, m)
+    n = rng.integers(20, 3000, m).astype(float)
+    var = p * (1 - p) / n * rng.uniform(0.5, 6, m)
+    df = rng.integers(1, 60, m).astype(float)
+    a = assess_proportions(p, var, n, df)
+    width, rel, comp = a.width, a.relative_width, a.complement_relative_width
+    judged = a.n_eff >= 30
+    wide = judged & (width > 0.05) & (width >= 0.30)
+    rel_bad = judged & (width > 0.05) & (width < 0.30) & (rel > 1.30)
+    expected_suppress = ~judged | wide | rel_bad
+    np.testing.assert_array_equal(a.flag == "suppress", expected_suppress)
+    comp_bad = judged & (width > 0.05) & (width < 0.30) & ~rel_bad & (comp > 1.30)
+    np.testing.assert_array_equal(
+        np.char.find(a.reason_code.astype(str), "complement") >= 0, comp_bad)
+    assert 0 < expected_suppress.mean() < 1
