@@ -128,6 +128,18 @@ BAD_INPUTS = [
      "client_time"),
     ("unknown top-level field", lambda b: b.update(name="Nguyễn Văn A"), 400, "unknown_field",
      "name"),
+    ("centre with NUL byte", lambda b: b.update(centre="X0\u00004"), 422, "unknown_centre",
+     "centre"),
+    ("centre 10 kB long", lambda b: b.update(centre="X" * 10_000), 422, "unknown_centre",
+     "centre"),
+    ("counter with NUL byte", lambda b: b.update(counter="\u0000"), 422, "unknown_counter",
+     "counter"),
+    ("field with NUL byte", lambda b: b.update(field="ho\u0000tich"), 422,
+     "unknown_field_code", "field"),
+    ("questionnaire with NUL byte", lambda b: b.update(questionnaire="sipas\u0000"), 422,
+     "unknown_questionnaire", "questionnaire"),
+    ("item code with NUL byte", lambda b: b["answers"].update({"C1\u0000": 4}), 422,
+     "unknown_item", "answers.C1\u0000"),
     ("kiosk of another centre", lambda b: b.update(centre="P01"), 403, "forbidden_centre",
      "centre"),
     ("kiosk posting phone channel", lambda b: b.update(channel="phone-qr"), 403,
@@ -183,6 +195,7 @@ def test_oversized_body_is_413_json(app, client, kiosk):
     pytest.param("Bearer abc", id="other-scheme"),
     pytest.param("Kiosk {id}:wrong-token", id="wrong-token"),
     pytest.param("Kiosk {id}", id="no-token"),
+    pytest.param("Kiosk k-\u00e9\u00e9:x", id="non-ascii-id"),
 ])
 def test_unauthenticated(app, client, kiosk, header):
     headers = {} if header is None else {"Authorization": header.format(id=kiosk.id)}

@@ -275,3 +275,9 @@ def test_response_id_is_made_when_form_is_shown(app, kiosk_client, kiosk):
     final, _ = walk_survey(kiosk_client, start, post)
     assert final.status_code == 303
     assert uuid.UUID(state.rid).version == 4
+
+
+def test_setup_without_csrf_is_rejected(client, kiosk):
+    r = client.post(f"/k/{kiosk.id}/setup", data={"token": kiosk.token})
+    assert r.status_code == 400
+    assert "sipas_kiosk" not in r.headers.get("Set-Cookie", "")

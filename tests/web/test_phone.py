@@ -119,3 +119,11 @@ def test_english_on_phone(client, phone_link):
 def test_phone_response_count_unchanged_by_refusals(app, client, phone_link):
     client.get(f"/s/P01?{tamper(phone_link.query, 'sig', 'x')}")
     assert count(app, Response) == 0
+
+
+def test_phone_post_without_csrf_is_rejected(app, client, phone_link):
+    client.get(phone_link.path)
+    r = client.post(f"/s/P01/survey?{phone_link.query}", data={"nav": "start"})
+    assert r.status_code == 400
+    assert "Trang đã hết hạn" in r.get_data(as_text=True)
+    assert count(app, Response) == 0
