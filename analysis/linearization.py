@@ -26,6 +26,7 @@ from analysis.design import LonelyPSU, SurveyDesign
 from analysis.errors import LonelyPSUError
 
 _CHUNK = 1 << 21  # cells x k^2 values per chunk when accumulating full covariance matrices
+_DENSE_LIMIT = 1 << 24  # calibrated designs: largest dense (n, domains x k) residual matrix
 
 
 def vcov(
@@ -204,6 +205,14 @@ def _vcov_calibrated(design: SurveyDesign, z: np.ndarray, domain: np.ndarray, n_
     values to its residuals (``residualize``).
     """
     n, k = z.shape
+    # Large problems: the calibration adjustments are low rank (Z - U C W'Z), so the domain
+    # variances come from grouped sums without the dense (n, D*k) matrix below
+    # (analysis.calibration.calibrated_vcov; equal on the R fixtures, see its docstring).
+    if n * n_domains * k > _DENSE_LIMIT and all(hasattr(a, "factors")
+                                                 for a in design.adjustments):
+        from analysis.calibration import calibrated_vcov
+
+        return calibrated_vcov(design, z, domain, n_domains, full=full)
     dense = np.zeros((n, n_domains * k))
     rows = np.flatnonzero(domain >= 0)
     cols = domain[rows][:, None] * k + np.arange(k)[None, :]

@@ -119,27 +119,7 @@ def test_weights_match_r(case: dict) -> None:
                                    rtol=RTOL, atol=0)
 
 
-# Known disagreements outside this module, kept visible (strict: they fail once fixed).
-KNOWN = {
-    "rep_greg_raking_clus1_mean_by_stype": "domain df of calibrated replicate weights",
-    "rep_greg_raking_clus1_prop_by_stype": "domain df of calibrated replicate weights",
-}
-_DF_REASON = (
-    "R's degf(subset) is the LINPACK qr rank (tol 1e-5) of the domain's replicate weights: 12 "
-    "for stype H after raking-calfun calibration, whose columns are only nearly dependent "
-    "(singular values 7e-8, 1e-11); analysis.replicates.replicate_domain_degf uses an SVD rank "
-    "(14), so df 13 vs R's 11"
-)
-
-
-def _estimate_params() -> list:
-    return [pytest.param(c, id=c["id"],
-                         marks=[pytest.mark.xfail(strict=True, reason=_DF_REASON)]
-                         if c["id"] in KNOWN else [])
-            for c in ESTIMATE_CASES]
-
-
-@pytest.mark.parametrize("case", _estimate_params())
+@pytest.mark.parametrize("case", ESTIMATE_CASES, ids=[c["id"] for c in ESTIMATE_CASES])
 def test_estimates_match_r(case: dict) -> None:
     if case.get("replicate") and not HAVE_REPLICATES:
         pytest.skip("replicate variance (analysis.replicates) has not landed yet")
@@ -482,3 +462,100 @@ def test_weight_table_and_bounds() -> None:
     assert {"weights_minimum", "weights_median", "g_maximum", "deff", "n_eff"} <= set(flat)
     with pytest.raises(analysis.DesignError, match="same order"):
         weight_summary(design, base=base.weights[:-1])
+
+
+# ---------------------------------------------------------------------- grouped-sum variance
+TAYLOR_SETUPS = [c for k, c in SETUPS.items() if not c.get("replicates")
+                 and not k.startswith("ps_partial")]
+ESTIMATORS = [("mean", ["api00", "api99"], "stype"), ("total", ["api00"], "awards"),
+              ("ratio", ["api00"], "sch.wide"), ("mean", ["api00", "api99"], None),
+              ("prop", ["awards"], ["stype", "sch.wide"])]
+
+
+def _fast_and_dense(design: analysis.SurveyDesign, stat: str, variables: list[str],
+                    by: object, full: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    from analysis import estimators, linearization
+
+    lin = estimators.linearize(design, stat, variables, by=by, value="Yes",
+                               denominator="api99" if stat == "ratio" else None)
+    codes, count = lin.domains.codes, lin.domains.count
+    dense = linearization._vcov_calibrated(design, lin.influence, codes, count, full=full)
+    fast = cal.calibrated_vcov(design, lin.influence, codes, count, full=full)
+    plain = dataclasses.replace(design, adjustments=())
+    scale = float(np.max(linearization.vcov(plain, lin.influence, codes, count, full=False)))
+    return fast, dense, scale
+
+
+@pytest.mark.parametrize("case", TAYLOR_SETUPS, ids=[c["setup"] for c in TAYLOR_SETUPS])
+def test_grouped_sum_variance_equals_the_dense_residuals(case: dict) -> None:
+    """calibrated_vcov (no dense n x D matrix) = residualize every domain column + vcov.
+
+    Tolerance: 1e-9 relative, plus 1e-13 of the uncalibrated variance for the rounding of the
+    expansion Q(z) - 2a'B + a'Ga (what a structural-zero variance comes out as)."""
+    design = calibrated(case)
+    z = np.random.default_rng(3).normal(size=(design.n, 4))
+    u, c, w = cal.combined_factors(design.adjustments)
+    sequential = z
+    for adjustment in design.adjustments:
+        sequential = adjustment.residualize(sequential)
+    np.testing.assert_allclose(z - u @ (c @ (w.T @ z)), sequential, rtol=0,
+                               atol=1e-12 * np.abs(sequential).max())
+    for stat, variables, by in ESTIMATORS:
+        for full in (True, False):
+            fast, dense, scale = _fast_and_dense(design, stat, variables, by, full)
+            np.testing.assert_allclose(fast, dense, rtol=1e-9, atol=1e-13 * scale)
+
+
+def test_grouped_sum_variance_matches_r_where_the_variance_is_not_zero(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Taylor fixture through the grouped-sum path (forced): only the structural zeros
+    (a calibration variable's own mean or total) may differ, and only by rounding noise."""
+    from analysis import linearization
+
+    monkeypatch.setattr(linearization, "_DENSE_LIMIT", 0)
+    for case in (c for c in ESTIMATE_CASES if not c.get("replicate")):
+        bad = mismatches(case, calibrated(case))
+        zeros = {r["variable"] for r in case["rows"] if _structural_zero(r)}
+        assert all(b.split()[1] in zeros for b in bad), (case["id"], bad)
+
+
+@pytest.mark.parametrize("rule", ["remove", "adjust", "average", "certainty", "fail"])
+def test_grouped_sum_variance_under_every_lonely_psu_rule(rule: str) -> None:
+    data = pd.read_csv("tests/fixtures/data/lonely.csv")
+    design = analysis.SurveyDesign.from_frame(data, psu="dnum", strata="stratum",
+                                              weights="pw", lonely_psu=rule)
+    design = cal.poststratify(design, "stype", POP_TYPES)
+    if rule == "fail":
+        with pytest.raises(analysis.LonelyPSUError, match="Stratum D"):
+            _fast_and_dense(design, "mean", ["api00"], "awards", True)
+        return
+    for stat, variables, by in ESTIMATORS:
+        fast, dense, scale = _fast_and_dense(design, stat, variables, by, True)
+        np.testing.assert_allclose(fast, dense, rtol=1e-9, atol=1e-13 * scale)
+
+
+def test_thousands_of_domains_without_the_dense_matrix() -> None:
+    """40,000 rows x 2,000 domains x 2 statistics would be a 1.3 GB dense matrix; the estimator
+    takes the grouped-sum path and agrees with the dense path run on a few domains alone."""
+    rng = np.random.default_rng(11)
+    n = 40_000
+    frame = pd.DataFrame({"stratum": rng.integers(0, 20, n), "w": rng.uniform(1, 9, n),
+                          "y": rng.normal(50, 10, n), "x": rng.uniform(0, 1, n),
+                          "cell": rng.choice(["a", "b", "c", "d"], n),
+                          "dom": rng.integers(0, 2000, n)})
+    frame["psu"] = frame["stratum"] * 100 + rng.integers(0, 25, n)
+    design = analysis.SurveyDesign.from_frame(frame, psu="psu", strata="stratum", weights="w",
+                                              nest=True)
+    pop = frame.groupby("cell")["w"].sum().mul([1.1, 0.9, 1.0, 1.2]).rename("Freq")
+    design = cal.calibrate(design, ["cell", "x"], {
+        "(Intercept)": float(pop.sum()), "cellb": float(pop["b"]), "cellc": float(pop["c"]),
+        "celld": float(pop["d"]), "x": float((frame["w"] * frame["x"]).sum() * 1.05)})
+    result = analysis.mean(design, ["y", "x"], by="dom")
+    assert result.vcov.shape == (2000, 2, 2)
+    from analysis import estimators, linearization
+
+    lin = estimators.linearize(design, "mean", ["y", "x"], by="dom")
+    for d in (0, 777, 1999):
+        codes = np.where(lin.domains.codes == d, 0, -1)
+        alone = linearization._vcov_calibrated(design, lin.influence, codes, 1, full=True)[0]
+        np.testing.assert_allclose(result.vcov[d], alone, rtol=1e-9, atol=0)
