@@ -646,18 +646,50 @@ def qr_rank(x: np.ndarray, tol: float = 1e-5) -> int:
     return min(k - 1, n)
 
 
+def _gram_rows(weights: np.ndarray, groups: np.ndarray | None = None,
+               n_groups: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Collapse proportional rows without changing ``x'x`` (on which :func:`qr_rank` depends).
+
+    Rows of one PSU are proportional (weight x the PSU's factors): ``x_i = c_i r`` with ``r``
+    the row scaled to max 1. Their contribution ``sum c_i^2 r r'`` is that of the single row
+    ``sqrt(sum c_i^2) r``, so a domain's rank is computed on at most one row per distinct
+    ``r`` (rows equal to 12 significant digits are treated as proportional; zero rows drop).
+
+    Returns the collapsed rows, the group of each, and the start of every group's block.
+    """
+    w = np.asarray(weights, dtype=float)
+    n = len(w)
+    if groups is None:
+        groups = np.zeros(n, dtype=np.int64)
+    top = np.abs(w).max(axis=1) if w.shape[1] else np.zeros(n)
+    keep = (top > 0) & (groups >= 0)
+    scaled = w[keep] / top[keep, None]
+    # identify equal rounded rows by two fixed random projections (equal rows project equally;
+    # distinct ones coincide with probability zero) -- far faster than unique(axis=0)
+    proj = np.random.default_rng(20240611).standard_normal((w.shape[1], 2))
+    fingerprint = np.round(scaled, 12) @ proj
+    _, first, key = np.unique(fingerprint, axis=0, return_index=True, return_inverse=True)
+    key = key.ravel()
+    pair, inv = np.unique(groups[keep] * len(first) + key, return_inverse=True)
+    mass = np.bincount(inv.ravel(), weights=top[keep] ** 2, minlength=len(pair))
+    rows = np.sqrt(mass)[:, None] * scaled[first[pair % len(first)]]
+    group = pair // len(first)
+    starts = np.searchsorted(group, np.arange(n_groups + 1))
+    return rows, group, starts
+
+
 def replicate_degf(weights: np.ndarray) -> int:
     """R ``degf.svyrep.design``: ``qr(weights, tol = 1e-5)$rank - 1``."""
-    return qr_rank(weights) - 1
+    rows, _, _ = _gram_rows(weights)
+    return qr_rank(rows) - 1
 
 
 def replicate_domain_degf(weights: np.ndarray, domain: np.ndarray, n_domains: int) -> np.ndarray:
     """``degf`` of every domain's subset of rows (what ``svyby`` reports), codes 0..D-1."""
-    order = np.argsort(domain, kind="stable")
-    starts = np.searchsorted(domain[order], np.arange(n_domains + 1))
+    rows, _, starts = _gram_rows(weights, np.asarray(domain, dtype=np.int64), n_domains)
     out = np.empty(n_domains, dtype=np.int64)
     for d in range(n_domains):
-        out[d] = qr_rank(weights[order[starts[d]:starts[d + 1]]]) - 1
+        out[d] = qr_rank(rows[starts[d]:starts[d + 1]]) - 1
     return out
 
 
