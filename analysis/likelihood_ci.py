@@ -254,15 +254,9 @@ def profile_interval(fit: LogisticFit, coef_var: np.ndarray, df: np.ndarray | fl
     shape = coef.shape
     coef_var = np.broadcast_to(np.asarray(coef_var, dtype=float), shape)
     df = np.broadcast_to(np.asarray(df, dtype=float), shape)
-    n = np.broadcast_to(fit.n_rows[:, None], shape)
     lo = np.full(shape, np.nan)
     hi = np.full(shape, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = coef_var / fit.naive_var
-        q = np.where(np.isinf(df), stats.norm.ppf((1 - level) / 2),
-                     stats.t.ppf((1 - level) / 2, np.where(df > 0, df, 1.0)))
-        alpha = stats.norm.cdf(q * np.sqrt(lam)) / 2
-        zmax = np.sqrt(stats.f.isf(alpha, 1, n - 1))
+    _, alpha, zmax = profile_settings(fit, coef_var, df, level)
     ok = (np.isfinite(coef) & np.isfinite(coef_var) & (coef_var > 0) & (df > 0)
           & np.isfinite(zmax) & (fit.dispersion > 0))
     for idx in zip(*np.nonzero(ok), strict=True):
@@ -273,9 +267,13 @@ def profile_interval(fit: LogisticFit, coef_var: np.ndarray, df: np.ndarray | fl
     return lo, hi
 
 
-def _one_interval(*, b0: float, se: float, dev0: float, s1: float, s0: float,
-                  dispersion: float, zmax: float, alpha: float) -> tuple[float, float]:
-    """``MASSprofile_glm`` + ``confint_profile`` for one intercept-only model."""
+def profile_points(*, b0: float, se: float, dev0: float, s1: float, s0: float,
+                   dispersion: float, zmax: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``MASSprofile_glm`` for the intercept: coefficients ``b`` and signed roots ``z``.
+
+    Sorted by ``z`` as R does; ``None`` where R stops because a step found a lower deviance
+    than the fit ("profiling has found a better solution").
+    """
     step_size = zmax / 5
     zs = [0.0]
     bs = [b0]
@@ -288,18 +286,46 @@ def _one_interval(*, b0: float, se: float, dev0: float, s1: float, s0: float,
             zz = (dev - dev0) / dispersion
             if zz > -1e-3:
                 zz = max(zz, 0.0)
-            else:  # R stops: "profiling has found a better solution"
-                return np.nan, np.nan
+            else:
+                return None
             z = sgn * np.sqrt(zz)
             zs.append(z)
             bs.append(bi)
     order = np.argsort(np.asarray(zs), kind="stable")
-    x = np.asarray(bs)[order]
-    y = np.asarray(zs)[order]
-    sx, sy = spline(x, y)
+    return np.asarray(bs)[order], np.asarray(zs)[order]
+
+
+def profile_settings(fit: LogisticFit, coef_var: np.ndarray, df: np.ndarray | float,
+                     level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``lambda``, ``alpha`` and ``zmax`` of ``confint.svyglm``/``MASSprofile_glm`` (D, k).
+
+    ``lambda = var(B0) / naive var``; ``alpha = pnorm(q sqrt(lambda)) / 2`` with ``q`` the
+    ``(1 - level)/2`` quantile of t on ``df`` (normal when infinite); ``zmax = sqrt(qf(alpha,
+    1, n - 1, lower.tail = FALSE))``.
+    """
+    shape = fit.coef.shape
+    coef_var = np.broadcast_to(np.asarray(coef_var, dtype=float), shape)
+    df = np.broadcast_to(np.asarray(df, dtype=float), shape)
+    n = np.broadcast_to(fit.n_rows[:, None], shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = coef_var / fit.naive_var
+        q = np.where(np.isinf(df), stats.norm.ppf((1 - level) / 2),
+                     stats.t.ppf((1 - level) / 2, np.where(df > 0, df, 1.0)))
+        alpha = stats.norm.cdf(q * np.sqrt(lam)) / 2
+        zmax = np.sqrt(stats.f.isf(alpha, 1, n - 1))
+    return lam, alpha, zmax
+
+
+def _one_interval(*, b0: float, se: float, dev0: float, s1: float, s0: float,
+                  dispersion: float, zmax: float, alpha: float) -> tuple[float, float]:
+    """``MASSprofile_glm`` + ``confint_profile`` for one intercept-only model."""
+    points = profile_points(b0=b0, se=se, dev0=dev0, s1=s1, s0=s0, dispersion=dispersion,
+                            zmax=zmax)
+    if points is None:
+        return np.nan, np.nan
+    sx, sy = spline(*points)
     cutoff = np.array([stats.norm.ppf(2 * alpha), stats.norm.isf(2 * alpha)])
-    bounds = approx(sy, sx, cutoff)
-    lo, hi = linkinv(bounds)
+    lo, hi = linkinv(approx(sy, sx, cutoff))
     return float(lo), float(hi)
 
 
@@ -410,14 +436,15 @@ def r_seq(start: float, stop: float, length: int) -> np.ndarray:
 
 
 def spline(x: np.ndarray, y: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """R ``spline(x, y)`` with the default ``method="fmm"``, ``n = 3 * length(x)``."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    """R ``spline(x, y)`` with the default ``method="fmm"``.
+
+    R's defaults ``n = 3 * length(x)``, ``xmin = min(x)``, ``xmax = max(x)`` are promises
+    evaluated after ``x`` has been regularized, so ``n`` counts the distinct x values.
+    """
+    x, y = _regularize(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     if n is None:
         n = 3 * len(x)
-    xmin, xmax = float(np.min(x)), float(np.max(x))
-    x, y = _regularize(x, y)
-    xout = r_seq(xmin, xmax, n)
+    xout = r_seq(float(np.min(x)), float(np.max(x)), n)
     b, c, d = fmm_spline(x, y)
     return xout, spline_eval(xout, x, y, b, c, d)
 
