@@ -447,6 +447,7 @@ def poststratify(design: SurveyDesign, columns: str | Sequence[str] | MarginLike
     >>> calibrated = poststratify(design, "stype", pop)  # doctest: +SKIP
     """
     margin = Margin.coerce(columns if population is None else (columns, population))
+    _require_nonnegative(design)
     old = design.weights
     cells = _match_cells(design, margin, old, partial=partial)
     new = _poststratified(old, cells)
@@ -455,6 +456,17 @@ def poststratify(design: SurveyDesign, columns: str | Sequence[str] | MarginLike
         return _with_replicates(design, new, reps)
     adjustment = PostStratification(cells.codes, len(cells.pop), new, old, margin.name)
     return design.with_weights(new, adjustment)
+
+
+def _require_nonnegative(design: SurveyDesign) -> None:
+    """Weights to calibrate must be >= 0 (a negative g from unbounded linear calibration
+    cannot be calibrated again: R fails on sqrt(w) there too)."""
+    bad = np.flatnonzero(design.weights < 0)
+    if len(bad):
+        raise CalibrationError(
+            f"Cannot calibrate negative weights (rows {describe_rows(bad)}); they come from an "
+            "earlier unbounded linear calibration: calibrate with bounds instead"
+        )
 
 
 def _with_replicates(design: SurveyDesign, weights: np.ndarray,
@@ -492,6 +504,7 @@ def rake(design: SurveyDesign, margins: Sequence[MarginLike], *, epsilon: float 
     ms = [Margin.coerce(m) for m in margins]
     if not ms:
         raise CalibrationError("Raking needs at least one margin")
+    _require_nonnegative(design)
     if maxit < 1:
         raise CalibrationError("Raking needs maxit >= 1")
     w = design.weights
@@ -854,6 +867,7 @@ def calibrate(design: SurveyDesign, terms: Sequence[str], population: Mapping[st
         raise CalibrationError("Logit calibration needs finite bounds (lower < 1 < upper)")
     if (np.isfinite(lo) or np.isfinite(hi)) and not lo < 1 < hi:
         raise CalibrationError(f"Calibration bounds must contain 1, got ({lo:g}, {hi:g})")
+    _require_nonnegative(design)
     mm, names = model_matrix(design.data, terms, intercept=intercept, categorical=categorical,
                              levels=levels)
     pop = _population_vector(population, names, mm)
