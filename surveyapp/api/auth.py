@@ -50,8 +50,8 @@ def authenticate(payload: Any) -> Auth:
         raise _unauthenticated(_("Unsupported authorization scheme."))
     cookie = request.cookies.get(kiosks.COOKIE_NAME)
     if cookie:
-        kiosk_id = kiosks.cookie_kiosk_id(cookie)
-        kiosk = kiosks.kiosk_from_cookie(kiosk_id, cookie) if kiosk_id else None
+        claimed = kiosks.cookie_kiosk_id(cookie)
+        kiosk = kiosks.kiosk_from_cookie(claimed, cookie) if claimed else None
         if kiosk is not None:
             return Auth(kiosk=kiosk)
     raise _unauthenticated(_("Authentication required: a kiosk token or a signed link."))

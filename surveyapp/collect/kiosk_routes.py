@@ -99,14 +99,14 @@ def kiosk_setup(kiosk_id: str) -> Response | BaseResponse:
     if form.validate_on_submit():
         kiosk = kiosks.check_token(kiosk_id, form.token.data or "")
         if kiosk is not None:
-            resp = redirect(url_for("collect.kiosk_start", kiosk_id=kiosk_id), code=303)
-            resp.set_cookie(
+            done = redirect(url_for("collect.kiosk_start", kiosk_id=kiosk_id), code=303)
+            done.set_cookie(
                 kiosks.COOKIE_NAME, kiosks.cookie_value(kiosk),
                 max_age=int(current_app.config["KIOSK_COOKIE_MAX_AGE_DAYS"]) * 86400,
                 httponly=True, samesite="Strict", secure=bool(current_app.config["COOKIE_SECURE"]),
                 path="/",
             )
-            return no_store(resp)
+            return no_store(done)
         error = _("The token does not match this kiosk.")
     status = 403 if error else 200
     resp = no_store(render_template("collect/setup.html", form=form, kiosk_id=kiosk_id,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from surveyapp.extensions import db
-from surveyapp.models import Counter, Kiosk, ProcedureField, ServiceCentre
+from surveyapp.models import Counter, Item, Kiosk, ProcedureField, ServiceCentre
 from surveyapp.models.geography import REFORM_DATE
 from surveyapp.services import kiosks, links, questionnaires, reference, submissions
 from surveyapp.services.kiosks import KioskCredentials
@@ -141,7 +141,7 @@ def load(responses: int = 400, seed: int = 2025, today: dt.date | None = None) -
         channel = rng.choices(channels, weights=channel_w)[0]
         day = start + dt.timedelta(days=rng.randint(0, span))
         when = dt.datetime.combine(day, dt.time(1 + rng.randint(0, 8), rng.randint(0, 59)))
-        answers = {}
+        answers: dict[Item, int | None] = {}
         for item in version.items:
             na_rate = 0.25 if item.content_code == "C5" else 0.04
             roll = rng.random()
