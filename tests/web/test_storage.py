@@ -215,3 +215,49 @@ def test_answer_constraints_reject_na_with_value(app, client, kiosk):
             with pytest.raises(IntegrityError):
                 db.session.commit()
             db.session.rollback()
+
+
+@pytest.fixture
+def empty_database(backend, tmp_path):
+    """A brand-new empty database (SQLite file or PostgreSQL schema) for migration tests."""
+    import secrets
+
+    from sqlalchemy import create_engine
+
+    if backend.name == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}", {}
+        return
+    schema = "m_" + secrets.token_hex(5)
+    admin = create_engine(backend.url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield backend.url, {"connect_args": {"options": f"-csearch_path={schema}"}}
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_upgrade_downgrade_upgrade_on_empty_database(empty_database):
+    from flask_migrate import downgrade, upgrade
+
+    from surveyapp import create_app
+    from surveyapp.extensions import db
+
+    url, options = empty_database
+    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": url,
+                      "SQLALCHEMY_ENGINE_OPTIONS": options})
+    with app.app_context():
+        try:
+            upgrade()
+            downgrade(revision="base")
+            with db.engine.connect() as conn:
+                assert compare_metadata(MigrationContext.configure(conn), db.metadata) != []
+            upgrade()
+            with db.engine.connect() as conn:
+                ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+                assert compare_metadata(ctx, db.metadata) == []
+        finally:
+            db.session.remove()
+            db.engine.dispose()
