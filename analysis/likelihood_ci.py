@@ -259,12 +259,94 @@ def profile_interval(fit: LogisticFit, coef_var: np.ndarray, df: np.ndarray | fl
     _, alpha, zmax = profile_settings(fit, coef_var, df, level)
     ok = (np.isfinite(coef) & np.isfinite(coef_var) & (coef_var > 0) & (df > 0)
           & np.isfinite(zmax) & (fit.dispersion > 0))
-    for idx in zip(*np.nonzero(ok), strict=True):
-        lo[idx], hi[idx] = _one_interval(
-            b0=float(coef[idx]), se=float(np.sqrt(coef_var[idx])), dev0=float(fit.deviance[idx]),
-            s1=float(fit.s1[idx]), s0=float(fit.s0[idx]), dispersion=float(fit.dispersion[idx]),
-            zmax=float(zmax[idx]), alpha=float(alpha[idx]))
+    cells = np.nonzero(ok)
+    if len(cells[0]):
+        lo[cells], hi[cells] = _intervals(
+            b0=coef[cells], se=np.sqrt(coef_var[cells]), dev0=fit.deviance[cells],
+            s1=fit.s1[cells], s0=fit.s0[cells], dispersion=fit.dispersion[cells],
+            zmax=zmax[cells], alpha=alpha[cells])
     return lo, hi
+
+
+def _intervals(*, b0: np.ndarray, se: np.ndarray, dev0: np.ndarray, s1: np.ndarray,
+               s0: np.ndarray, dispersion: np.ndarray, zmax: np.ndarray, alpha: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_one_interval` for many models at once, with the same floating-point operations.
+
+    The profile steps are computed for all models together; models with the same number of
+    profile points share one vectorized spline; R's sort/tie handling (``regularize.values``)
+    is needed only when a profile is not strictly increasing, and those models take the
+    one-at-a-time path.
+    """
+    n = len(b0)
+    lo = np.full(n, np.nan)
+    hi = np.full(n, np.nan)
+    steps = np.arange(1, _MAXSTEPS, dtype=float)  # R: while ((step <- step + 1) < maxsteps ...)
+    step_size = zmax / 5
+    bs, zs, keep = [b0[:, None]], [np.zeros((n, 1))], [np.ones((n, 1), dtype=bool)]
+    stopped = np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for sgn in (-1.0, 1.0):
+            bi = b0[:, None] + sgn * steps[None, :] * step_size[:, None] * se[:, None]
+            dev = _deviance(s1[:, None], s0[:, None], linkinv(bi))
+            zz = (dev - dev0[:, None]) / dispersion[:, None]
+            z = sgn * np.sqrt(np.maximum(zz, 0.0))
+            # step s + 1 is taken only while |z_s| < zmax
+            reached = ~(np.abs(z) < zmax[:, None])
+            taken = np.concatenate([np.ones((n, 1), dtype=bool),
+                                    np.cumprod(~reached[:, :-1], axis=1).astype(bool)], axis=1)
+            stopped |= (taken & ~(zz > -1e-3)).any(axis=1)  # "found a better solution"
+            bs.append(bi)
+            zs.append(z)
+            keep.append(taken)
+    b_all = np.concatenate(bs, axis=1)
+    z_all = np.where(np.concatenate(keep, axis=1), np.concatenate(zs, axis=1), np.nan)
+    order = np.argsort(z_all, axis=1, kind="stable")  # NaN (steps not taken) sort last
+    b_all = np.take_along_axis(b_all, order, axis=1)
+    z_all = np.take_along_axis(z_all, order, axis=1)
+    m = np.isfinite(z_all).sum(axis=1)
+    cutoff = np.column_stack([stats.norm.ppf(2 * alpha), stats.norm.isf(2 * alpha)])
+    usable = ~stopped & np.isfinite(b_all).all(axis=1)
+    for size in np.unique(m[usable]):
+        rows = np.flatnonzero(usable & (m == size))
+        x = b_all[rows, :size]
+        y = z_all[rows, :size]
+        simple = (np.diff(x, axis=1) > 0).all(axis=1)
+        for r in rows[~simple]:  # ties or unsorted x: R's regularize.values, one at a time
+            k = int(np.flatnonzero(rows == r)[0])
+            sx, sy = spline(x[k], y[k])
+            lo[r], hi[r] = linkinv(approx(sy, sx, cutoff[r]))
+        rows, x, y = rows[simple], x[simple], y[simple]
+        if not len(rows):
+            continue
+        xout = r_seq(x[:, 0], x[:, -1], 3 * size)
+        b, c, d = fmm_spline(x, y)
+        sy = spline_eval(xout, x, y, b, c, d)
+        bounds = _approx_sorted(sy, xout, cutoff[rows])
+        lo[rows], hi[rows] = linkinv(bounds[:, 0]), linkinv(bounds[:, 1])
+    return lo, hi
+
+
+def _approx_sorted(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """R's ``approx`` (C ``approx1``, ``rule = 1``) row by row, for rows of ``x`` that are
+    strictly increasing; rows that are not are handed to :func:`approx`."""
+    out = np.full(v.shape, np.nan)
+    increasing = (np.diff(x, axis=1) > 0).all(axis=1)
+    for r in np.flatnonzero(~increasing):
+        out[r] = approx(x[r], y[r], v[r])
+    rows = np.flatnonzero(increasing)
+    xs, ys, vs = x[rows], y[rows], v[rows]
+    n = xs.shape[1]
+    i = np.clip((xs[:, None, :] <= vs[:, :, None]).sum(axis=2) - 1, 0, n - 2)
+    j = i + 1
+    xi, xj = np.take_along_axis(xs, i, axis=1), np.take_along_axis(xs, j, axis=1)
+    yi, yj = np.take_along_axis(ys, i, axis=1), np.take_along_axis(ys, j, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        linear = yi + (yj - yi) * ((vs - xi) / (xj - xi))
+        val = np.where(vs == xj, yj, np.where(vs == xi, yi, linear))
+    inside = (vs >= xs[:, :1]) & (vs <= xs[:, -1:])
+    out[rows] = np.where(inside, val, np.nan)
+    return out
 
 
 def profile_points(*, b0: float, se: float, dev0: float, s1: float, s0: float,
@@ -351,87 +433,99 @@ def fmm_spline(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
     Forsythe, Malcolm & Moler (1977): end conditions match the third derivatives of the
     cubics through the first and last four points. ``S(u) = y_i + b_i t + c_i t^2 + d_i t^3``
-    with ``t = u - x_i``. Transcribed line by line (1-based in C, 0-based here).
+    with ``t = u - x_i``. Transcribed line by line (1-based in C, 0-based here) along the last
+    axis, so that a stack of splines with the same number of knots is solved at once with the
+    same floating-point operations as one.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    n = len(x)
-    b = np.zeros(n)
-    c = np.zeros(n)
-    d = np.zeros(n)
+    n = x.shape[-1]
+    b = np.zeros(x.shape)
+    c = np.zeros(x.shape)
+    d = np.zeros(x.shape)
     if n < 2:
         return b, c, d
     if n < 3:
-        t = y[1] - y[0]
-        b[0] = t / (x[1] - x[0])
-        b[1] = b[0]
+        t = y[..., 1] - y[..., 0]
+        b[..., 0] = t / (x[..., 1] - x[..., 0])
+        b[..., 1] = b[..., 0]
         return b, c, d
     nm1 = n - 1  # C index n-1 is python n-2; use C names with a -1 shift below
     # C: d[1] = x[2]-x[1]; c[2] = (y[2]-y[1])/d[1]
-    d[0] = x[1] - x[0]
-    c[1] = (y[1] - y[0]) / d[0]
+    d[..., 0] = x[..., 1] - x[..., 0]
+    c[..., 1] = (y[..., 1] - y[..., 0]) / d[..., 0]
     for i in range(1, n - 1):  # C i = 2 .. n-1
-        d[i] = x[i + 1] - x[i]
-        b[i] = 2.0 * (d[i - 1] + d[i])
-        c[i + 1] = (y[i + 1] - y[i]) / d[i]
-        c[i] = c[i + 1] - c[i]
-    b[0] = -d[0]
-    b[n - 1] = -d[nm1 - 1]
-    c[0] = 0.0
-    c[n - 1] = 0.0
+        d[..., i] = x[..., i + 1] - x[..., i]
+        b[..., i] = 2.0 * (d[..., i - 1] + d[..., i])
+        c[..., i + 1] = (y[..., i + 1] - y[..., i]) / d[..., i]
+        c[..., i] = c[..., i + 1] - c[..., i]
+    b[..., 0] = -d[..., 0]
+    b[..., n - 1] = -d[..., nm1 - 1]
+    c[..., 0] = 0.0
+    c[..., n - 1] = 0.0
     if n > 3:
-        c[0] = c[2] / (x[3] - x[1]) - c[1] / (x[2] - x[0])
-        c[n - 1] = c[nm1 - 1] / (x[n - 1] - x[n - 3]) - c[n - 3] / (x[nm1 - 1] - x[n - 4])
-        c[0] = c[0] * d[0] * d[0] / (x[3] - x[0])
-        c[n - 1] = -c[n - 1] * d[nm1 - 1] * d[nm1 - 1] / (x[n - 1] - x[n - 4])
+        c[..., 0] = c[..., 2] / (x[..., 3] - x[..., 1]) - c[..., 1] / (x[..., 2] - x[..., 0])
+        c[..., n - 1] = (c[..., nm1 - 1] / (x[..., n - 1] - x[..., n - 3])
+                         - c[..., n - 3] / (x[..., nm1 - 1] - x[..., n - 4]))
+        c[..., 0] = c[..., 0] * d[..., 0] * d[..., 0] / (x[..., 3] - x[..., 0])
+        c[..., n - 1] = (-c[..., n - 1] * d[..., nm1 - 1] * d[..., nm1 - 1]
+                         / (x[..., n - 1] - x[..., n - 4]))
     for i in range(1, n):  # Gaussian elimination, C i = 2 .. n
-        t = d[i - 1] / b[i - 1]
-        b[i] = b[i] - t * d[i - 1]
-        c[i] = c[i] - t * c[i - 1]
-    c[n - 1] = c[n - 1] / b[n - 1]  # backward substitution
+        t = d[..., i - 1] / b[..., i - 1]
+        b[..., i] = b[..., i] - t * d[..., i - 1]
+        c[..., i] = c[..., i] - t * c[..., i - 1]
+    c[..., n - 1] = c[..., n - 1] / b[..., n - 1]  # backward substitution
     for i in range(n - 2, -1, -1):
-        c[i] = (c[i] - d[i] * c[i + 1]) / b[i]
-    b[n - 1] = (y[n - 1] - y[n - 2]) / d[n - 2] + d[n - 2] * (c[n - 2] + 2.0 * c[n - 1])
+        c[..., i] = (c[..., i] - d[..., i] * c[..., i + 1]) / b[..., i]
+    b[..., n - 1] = ((y[..., n - 1] - y[..., n - 2]) / d[..., n - 2]
+                     + d[..., n - 2] * (c[..., n - 2] + 2.0 * c[..., n - 1]))
     for i in range(n - 1):
-        b[i] = (y[i + 1] - y[i]) / d[i] - d[i] * (c[i + 1] + 2.0 * c[i])
-        d[i] = (c[i + 1] - c[i]) / d[i]
-        c[i] = 3.0 * c[i]
-    c[n - 1] = 3.0 * c[n - 1]
-    d[n - 1] = d[n - 2]
+        b[..., i] = ((y[..., i + 1] - y[..., i]) / d[..., i]
+                     - d[..., i] * (c[..., i + 1] + 2.0 * c[..., i]))
+        d[..., i] = (c[..., i + 1] - c[..., i]) / d[..., i]
+        c[..., i] = 3.0 * c[..., i]
+    c[..., n - 1] = 3.0 * c[..., n - 1]
+    d[..., n - 1] = d[..., n - 2]
     return b, c, d
 
 
 def spline_eval(u: np.ndarray, x: np.ndarray, y: np.ndarray, b: np.ndarray, c: np.ndarray,
                 d: np.ndarray) -> np.ndarray:
-    """R's C ``spline_eval`` for the fmm method: locate each ``u`` by bisection, evaluate."""
+    """R's C ``spline_eval`` (fmm): ``v = y_i + dx (b_i + dx (c_i + dx d_i))``, ``dx = u - x_i``.
+
+    R walks the increasing ``u`` keeping the interval ``i`` while ``x_i <= u <= x_{i+1}`` and
+    re-locates it by bisection (largest ``i`` with ``x_i <= u``) otherwise. For increasing
+    ``u`` that is the interval with ``x_i < u`` (so a ``u`` on a knot uses the interval to its
+    left), except when ``u`` hits a knot right after a jump of more than one interval. Works
+    on the last axis (a stack of splines).
+    """
     u = np.asarray(u, dtype=float)
-    n = len(x)
-    v = np.empty(len(u))
-    i = 0
-    for m, ul in enumerate(u):
-        if ul < x[i] or (i < n - 1 and x[i + 1] < ul):
-            i = 0
-            j = n
-            while True:
-                k = (i + j) // 2
-                if ul < x[k]:
-                    j = k
-                else:
-                    i = k
-                if not j > i + 1:
-                    break
-        dx = ul - x[i]
-        v[m] = y[i] + dx * (b[i] + dx * (c[i] + dx * d[i]))
-    return v
+    x = np.asarray(x, dtype=float)
+    n = x.shape[-1]
+    i = np.clip((x[..., None, :] < u[..., :, None]).sum(axis=-1) - 1, 0, n - 1)
+    on_knot = np.nonzero((x[..., None, :] == u[..., :, None])[..., 1:].any(axis=-1))
+    for idx in zip(*on_knot, strict=True):  # rare: u exactly on an inner knot
+        *row, m = idx
+        prev = i[(*row, m - 1)] if m > 0 else 0
+        if prev != i[idx]:  # R re-located by bisection: the knot's own interval
+            i[idx] += 1
+    xi, yi, bi, ci, di = (np.take_along_axis(a, i, axis=-1) for a in (x, y, b, c, d))
+    dx = u - xi
+    return yi + dx * (bi + dx * (ci + dx * di))
 
 
-def r_seq(start: float, stop: float, length: int) -> np.ndarray:
-    """R ``seq.int(from, to, length.out=)`` for doubles: ``from + i * by``, last = ``to``."""
+def r_seq(start: np.ndarray | float, stop: np.ndarray | float, length: int) -> np.ndarray:
+    """R ``seq.int(from, to, length.out=)`` for doubles: ``from + i * by``, last = ``to``.
+
+    ``start``/``stop`` may be arrays (one sequence per element, along a new last axis).
+    """
+    start = np.asarray(start, dtype=float)[..., None]
+    stop = np.asarray(stop, dtype=float)[..., None]
     if length == 1:
-        return np.array([start])
+        return start.copy()
     by = (stop - start) / (length - 1)
     out = start + np.arange(length) * by
-    out[-1] = stop
+    out[..., -1] = stop[..., 0]
     return out
 
 

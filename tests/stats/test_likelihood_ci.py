@@ -133,3 +133,59 @@ def test_degenerate_and_no_df() -> None:
     lo, hi = lik.profile_interval(result.logistic, result.logit_var, 0.0, 0.95)
     assert np.isnan(lo).all()
     assert np.isnan(hi).all()
+
+
+# ---------------------------------------------------------------------- batch = one at a time
+def r_spline_eval_loop(u: np.ndarray, x: np.ndarray, y: np.ndarray, b: np.ndarray,
+                       c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """R's C ``spline_eval`` loop, literally (the reference for the vectorized version)."""
+    n = len(x)
+    v = np.empty(len(u))
+    i = 0
+    for m, ul in enumerate(u):
+        if ul < x[i] or (i < n - 1 and x[i + 1] < ul):
+            i, j = 0, n
+            while True:
+                k = (i + j) // 2
+                if ul < x[k]:
+                    j = k
+                else:
+                    i = k
+                if not j > i + 1:
+                    break
+        dx = ul - x[i]
+        v[m] = y[i] + dx * (b[i] + dx * (c[i] + dx * d[i]))
+    return v
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorized_spline_eval_is_rs_loop(seed: int) -> None:
+    """Including points exactly on knots, reached step by step or after a jump."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-3, 3, 9))
+    y = np.sin(x)
+    b, c, d = lik.fmm_spline(x, y)
+    u = np.sort(np.concatenate([rng.uniform(x[0], x[-1], 5 + 20 * (seed % 2)), x[[0, 3, 4, 8]]]))
+    assert_allclose(lik.spline_eval(u, x, y, b, c, d), r_spline_eval_loop(u, x, y, b, c, d),
+                    rtol=0, atol=0)
+
+
+def test_batched_intervals_equal_one_at_a_time() -> None:
+    rng = np.random.default_rng(11)
+    n = 300
+    p = rng.uniform(0.02, 0.98, n)
+    total = rng.uniform(5, 400, n)
+    s1, s0 = p * total, (1 - p) * total
+    b0 = np.log(p / (1 - p))
+    dev0 = np.asarray(lik._deviance(s1, s0, lik.linkinv(b0)))
+    se = np.sqrt(rng.uniform(0.2, 3.0, n) / (total * p * (1 - p)))
+    dispersion = total / (total - 1)
+    alpha = rng.uniform(0.001, 0.03, n)
+    zmax = np.sqrt(lik.stats.f.isf(alpha, 1, total - 1))
+    lo, hi = lik._intervals(b0=b0, se=se, dev0=dev0, s1=s1, s0=s0, dispersion=dispersion,
+                            zmax=zmax, alpha=alpha)
+    one = np.array([lik._one_interval(b0=b0[i], se=se[i], dev0=dev0[i], s1=s1[i], s0=s0[i],
+                                      dispersion=dispersion[i], zmax=zmax[i], alpha=alpha[i])
+                    for i in range(n)])
+    assert_allclose(np.column_stack([lo, hi]), one, rtol=1e-15, atol=0, equal_nan=True)
+    assert np.isfinite(one).mean() > 0.5
