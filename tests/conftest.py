@@ -1,6 +1,7 @@
 """Shared fixtures (flaskr style): ``app`` (parametrized over SQLite and PostgreSQL), ``client``,
 ``runner``, ``kiosk`` (id + token of a registered kiosk), ``kiosk_client`` (a browser already
-set up as that kiosk) and ``phone_link`` (a valid signed phone link).
+set up as that kiosk), ``phone_link`` (a valid signed phone link) and ``live_server`` (the
+``app`` served on 127.0.0.1 by a real HTTP server in a thread, for browser tests).
 
 Database life cycle: per test session and backend, one database is built with the real
 migrations (``flask db upgrade``) and filled by the real loaders; before each test its tables
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,3 +258,19 @@ def extract_csrf(html: str) -> str:
         r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve ``app`` over HTTP on a free loopback port; yields the base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
