@@ -237,3 +237,23 @@ def test_memory_check_can_fail(app, tmp_path):
     bulk_responses(app, 2700)
     large = _peak(app, tmp_path, "csv", chunk=100_000)
     assert large > small * 4, (small, large)
+
+
+def test_keyset_chunks_handle_identical_timestamps(app, tmp_path):
+    """Rows sharing one submitted_at across chunk boundaries are each exported exactly once."""
+    from sqlalchemy import update
+
+    from surveyapp.exports.responses import ExportFilter, export
+    from surveyapp.extensions import db
+    from surveyapp.models import Response
+
+    bulk_responses(app, 250)
+    with app.app_context():
+        db.session.execute(update(Response).values(submitted_at=dt.datetime(2026, 9, 1, 2, 0)))
+        db.session.commit()
+        app.config["EXPORT_CHUNK_SIZE"] = 100
+        assert export("csv", tmp_path / "r.csv", ExportFilter()) == 250
+        ids = [row[0] for row in read_csv(tmp_path / "r.csv")[1:]]
+        stored = {str(i) for i in db.session.scalars(db.select(Response.id))}
+    assert len(ids) == len(set(ids)) == 250
+    assert set(ids) == stored
