@@ -30,7 +30,9 @@ def _headers(response: Response) -> Response:
     h.setdefault("Content-Security-Policy", CSP)
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: over HTTPS Flask-WTF checks that a form POST's Referer is
+    # this host, and no page links to another host anyway (so links never leak elsewhere).
+    h.setdefault("Referrer-Policy", "same-origin")
     h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.is_secure:

@@ -88,7 +88,7 @@ def test_security_headers_everywhere(client, path):
     assert "unsafe-inline" not in csp
     assert "unsafe-eval" not in csp
     assert r.headers["X-Content-Type-Options"] == "nosniff"
-    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Referrer-Policy"] == "same-origin"
     assert r.headers["X-Frame-Options"] == "DENY"
 
 
@@ -177,3 +177,27 @@ def test_no_personal_data_columns():
     names = set(R.__table__.columns.keys())
     for forbidden in ("ip", "ip_address", "name", "phone", "email", "id_number", "user_agent"):
         assert forbidden not in names
+
+
+def test_session_cookie_is_httponly_and_samesite(client, phone_link):
+    r = client.get(phone_link.path)  # renders a form, so the CSRF session cookie is set
+    cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_secure_cookies_behind_tls(app_factory, kiosk):
+    from tests.web.helpers import csrf_of
+
+    secure = app_factory(COOKIE_SECURE=True)
+    assert secure.config["SESSION_COOKIE_SECURE"] is True
+    client = secure.test_client()
+    page = client.get(f"/k/{kiosk.id}/setup", base_url="https://sipas.test")
+    # over HTTPS, Flask-WTF also requires a same-origin Referer (hence Referrer-Policy)
+    r = client.post(f"/k/{kiosk.id}/setup", base_url="https://sipas.test",
+                    headers={"Referer": f"https://sipas.test/k/{kiosk.id}/setup"},
+                    data={"csrf_token": csrf_of(page.get_data(as_text=True)),
+                          "token": kiosk.token})
+    cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith("sipas_kiosk="))
+    assert "Secure" in cookie
+    assert "Strict-Transport-Security" in r.headers
