@@ -64,7 +64,7 @@ from analysis import linearization
 from analysis.design import SurveyDesign
 from analysis.domains import Domains
 from analysis.errors import EstimationError, describe_rows
-from analysis.intervals import ci_method, proportion_interval
+from analysis.intervals import CIMethod, ci_method, proportion_interval
 from analysis.reliability import Assessment, assess_proportions
 
 CONVENTION = (
@@ -212,7 +212,8 @@ def sipas_indices(
         crosses columns a and b); a list = several levels, each ``None``, a column, or a
         list of columns to cross; a mapping ``{name: spec}`` names the levels.
     level : confidence level of the displayed intervals.
-    ci : proportion interval method (logit, beta, mean, xlogit, asin, likelihood).
+    ci : proportion interval method: logit (default), beta (Korn-Graubard), mean (Wald),
+        xlogit, asin. (``likelihood`` is defined for single proportions only.)
     df : ``"design"`` (each domain's own PSUs minus strata), a number, or ``inf``.
     content_map : item -> content code; by default the code before the dot (``C3.2`` -> ``C3``).
 
@@ -221,6 +222,11 @@ def sipas_indices(
     SipasResult, proportions in 0-1; ``to_frame(percent=True)`` for reports.
     """
     method = ci_method(ci)
+    if method is CIMethod.LIKELIHOOD:
+        raise EstimationError(
+            "Likelihood intervals profile the binomial model of one proportion; SIPAS content "
+            "and overall indices are means of ratios: use logit, beta, mean, xlogit or asin"
+        )
     data = design.data
     items_t = _item_columns(data, items)
     contents, content_idx = _contents(items_t, content_map)
@@ -233,7 +239,7 @@ def sipas_indices(
     names = (*items_t, *contents, OVERALL)
     kinds = ("criterion",) * n_items + ("content",) * n_contents + ("sipas",)
 
-    domain_sets = [Domains.from_columns(data, list(cols)) for _, cols in levels]
+    domain_sets = [_domains(data, cols) for _, cols in levels]
     fine, level_of_fine = _fine_domains([ds.codes for ds in domain_sets])
     n_fine = len(level_of_fine[0]) if level_of_fine else 1
 
@@ -246,7 +252,7 @@ def sipas_indices(
         for (name, cols), ds, fmap in zip(levels, domain_sets, level_of_fine, strict=True)
     ]
     # the composites' sum of w u^2 (for deff and n_eff) needs every level's p: one pass
-    swu2 = [_composite_swu2(blocks, w, fine, core, n_contents) for core in cores]
+    swu2 = _composite_swu2(blocks, w, fine, cores, n_contents)
     out = [_finish_level(core, s2, level, method.value, df)
            for core, s2 in zip(cores, swu2, strict=True)]
     return SipasResult(
@@ -427,6 +433,24 @@ def _levels(by: Any) -> list[tuple[str, tuple[str, ...]]]:
     if len(set(names)) != len(names):
         raise EstimationError("The same domain level is listed twice in by=")
     return out
+
+
+def _domains(data: pd.DataFrame, cols: tuple[str, ...]) -> Domains:
+    """Domain codes of a level; a single categorical column is coded from its categories
+    (the same codes and labels as :meth:`Domains.from_columns`, without a groupby)."""
+    if len(cols) == 1 and cols[0] in data.columns and isinstance(data[cols[0]].dtype,
+                                                                  pd.CategoricalDtype):
+        series = data[cols[0]]
+        codes = series.cat.codes.to_numpy().astype(np.int64)
+        present = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
+        if not present.any():
+            raise EstimationError(f"by column '{cols[0]}' has no values")
+        new = np.cumsum(present) - 1
+        codes = np.where(codes >= 0, new[np.maximum(codes, 0)], -1)
+        labels = pd.DataFrame({cols[0]: pd.Categorical.from_codes(
+            np.flatnonzero(present), dtype=series.dtype)})
+        return Domains(codes, labels)
+    return Domains.from_columns(data, list(cols))
 
 
 # ---------------------------------------------------------------------- grouped sums
@@ -793,47 +817,64 @@ def _criterion_swu2(p: np.ndarray, a: np.ndarray) -> np.ndarray:
         return np.where(a > 0, np.nan_to_num(p) * (1 - np.nan_to_num(p)) / a, 0.0)
 
 
-def _composite_swu2(blocks: _Blocks, w: np.ndarray, fine: np.ndarray, core: _LevelCore,
-                    n_contents: int) -> np.ndarray:
-    """Sum over each domain of w u^2 for every content and SIPAS (D x (Cn + 1)).
+def _composite_swu2(blocks: _Blocks, w: np.ndarray, fine: np.ndarray,
+                    cores: list[_LevelCore], n_contents: int) -> list[np.ndarray]:
+    """Per level, the sum over each domain of w u^2 for every content and SIPAS (D x (Cn+1)).
 
     A content's ``u = sum_i c_i (s_i - p_i a_i) / A_i`` depends on a row's domain and on its
-    answer pattern in the content's block(s): one lookup per block in a (domain x pattern)
-    table; SIPAS's ``u`` is the sum of the contents' over the number of defined contents.
+    answer pattern in the content's block(s): one lookup per block in a (fine domain x
+    pattern) table per level -- the lookup index is shared by all levels; SIPAS's ``u`` is
+    the sum of the contents' over the number of defined contents. Sums go by fine domain and
+    are added up to each level's domains at the end.
     """
-    co, fmap = core.co, core.fmap
-    n_dom = core.domains.count
-    p0 = np.nan_to_num(co.p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_a = np.where(co.a > 0, 1.0 / co.a, 0.0)
-        n_def = co.content_defined.sum(axis=1).astype(float)
-        scale = np.where(n_def > 0, 1.0 / n_def, 0.0)
-    # value of every item's class per domain, with a zero row for "no domain" (code n_dom)
-    value = np.zeros((n_dom + 1, p0.shape[1], 3))
-    value[:-1, :, 1] = co.content_coef * -p0 * inv_a
-    value[:-1, :, 2] = co.content_coef * (1 - p0) * inv_a
-    tables = []
-    for items, digits in zip(blocks.items, blocks.digits, strict=True):
-        t = np.zeros((n_dom + 1, len(digits)))
-        for j, i in enumerate(items):
-            t += value[:, i, :][:, digits[:, j]]
-        tables.append(t.ravel())
-    dom_of_fine = np.where(fmap >= 0, fmap, n_dom)
-    acc = np.zeros((n_dom + 1, n_contents + 1))
-    scale_ext = np.append(scale, 0.0)
+    n_fine = len(cores[0].fmap)
+    tables: list[list[np.ndarray]] = []
+    scales = []
+    for core in cores:
+        co, fmap = core.co, core.fmap
+        n_dom = core.domains.count
+        p0 = np.nan_to_num(co.p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_a = np.where(co.a > 0, 1.0 / co.a, 0.0)
+            n_def = co.content_defined.sum(axis=1).astype(float)
+            scale = np.where(n_def > 0, 1.0 / n_def, 0.0)
+        # value of every item's class per domain, a zero row for "no domain" (code n_dom)
+        value = np.zeros((n_dom + 1, p0.shape[1], 3))
+        value[:-1, :, 1] = co.content_coef * -p0 * inv_a
+        value[:-1, :, 2] = co.content_coef * (1 - p0) * inv_a
+        dom_of_fine = np.where(fmap >= 0, fmap, n_dom)
+        level_tables = []
+        for items, digits in zip(blocks.items, blocks.digits, strict=True):
+            t = np.zeros((n_dom + 1, len(digits)))
+            for j, i in enumerate(items):
+                t += value[:, i, :][:, digits[:, j]]
+            level_tables.append(t[dom_of_fine].ravel())
+        tables.append(level_tables)
+        scales.append(np.append(scale, 0.0)[dom_of_fine])
+    n_levels = len(cores)
+    acc = np.zeros((n_levels, n_fine, n_contents + 1))
+    sizes = sorted(set(blocks.sizes))
     n = len(w)
     for start in range(0, n, _ROW_CHUNK):
         sl = slice(start, min(n, start + _ROW_CHUNK))
-        d = dom_of_fine[fine[sl]]
+        f = fine[sl]
         wc = w[sl]
-        u = np.zeros((n_contents, len(wc)))
-        for b, (digits, table) in enumerate(zip(blocks.digits, tables, strict=True)):
-            u[blocks.content[b]] += table[d * len(digits) + blocks.codes[b][sl]]
-        for c in range(n_contents):
-            acc[:, c] += np.bincount(d, weights=wc * u[c] ** 2, minlength=n_dom + 1)
-        u_sipas = u.sum(axis=0) * scale_ext[d]
-        acc[:, -1] += np.bincount(d, weights=wc * u_sipas**2, minlength=n_dom + 1)
-    return acc[:-1]
+        base = {m: f * m for m in sizes}
+        idx = [base[len(digits)] + code[sl] for digits, code in zip(blocks.digits, blocks.codes,
+                                                                    strict=True)]
+        for lev in range(n_levels):
+            u = np.zeros((n_contents, len(wc)))
+            for b, table in enumerate(tables[lev]):
+                u[blocks.content[b]] += table[idx[b]]
+            for c in range(n_contents):
+                acc[lev, :, c] += np.bincount(f, weights=wc * u[c] ** 2, minlength=n_fine)
+            u_sipas = u.sum(axis=0) * scales[lev][f]
+            acc[lev, :, -1] += np.bincount(f, weights=wc * u_sipas**2, minlength=n_fine)
+    out = []
+    for lev, core in enumerate(cores):
+        keep = core.fmap >= 0
+        out.append(_group_sum(core.fmap[keep], acc[lev][keep], core.domains.count))
+    return out
 
 
 # ---------------------------------------------------------------------- other variances

@@ -141,7 +141,7 @@ def test_vectorized_shapes_and_order_of_reasons() -> None:
 def test_screened_widths_give_the_exact_decisions() -> None:
     """The cheap screening of interval widths never changes a flag (exact widths re-checked)."""
     rng = np.random.default_rng(42)
-    m = 20000
+    m = 60000
     p = rng.uniform(0.001, 0.999, m)
     n = rng.integers(20, 3000, m).astype(float)
     var = p * (1 - p) / n * rng.uniform(0.5, 6, m)

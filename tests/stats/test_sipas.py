@@ -366,3 +366,39 @@ def test_calibrated_designs_residualize_the_composites() -> None:
     np.testing.assert_allclose(res.var[:, :19], var, rtol=1e-9)
     plain = sipas_indices(design, by="province")["province"]
     assert not np.allclose(plain.var, res.var, rtol=1e-3)  # calibration changes the variance
+
+
+@pytest.mark.parametrize("method", ["beta", "mean", "xlogit", "asin"])
+def test_other_interval_methods(method: str) -> None:
+    from analysis.intervals import proportion_interval
+
+    design = build_design(CASES[0], case_data(CASES[0]))
+    lev = sipas_indices(design, by="province", ci=method)["province"]
+    ok = lev.var > 0
+    lo, hi = proportion_interval(lev.estimate[ok], lev.var[ok],
+                                 np.broadcast_to(lev.df[:, None], ok.shape)[ok], 0.95, method,
+                                 n_rows=lev.n[ok])
+    np.testing.assert_allclose(lev.ci[..., 0][ok], lo, rtol=1e-12)
+    np.testing.assert_allclose(lev.ci[..., 1][ok], hi, rtol=1e-12)
+
+
+def test_likelihood_is_refused_for_composites() -> None:
+    design = build_design(CASES[0], case_data(CASES[0]))
+    with pytest.raises(EstimationError, match="Likelihood intervals"):
+        sipas_indices(design, ci="likelihood")
+
+
+def test_categorical_domains_give_the_same_table() -> None:
+    data = case_data(CASES[0])
+    cat = data.assign(province=data["province"].astype("category"),
+                      commune=pd.Categorical(data["commune"],
+                                             categories=sorted(data["commune"].unique())[::-1]))
+    a = sipas_indices(build_design(CASES[0], data), by=LEVELS).to_frame()
+    b = sipas_indices(build_design(CASES[0], cat), by=LEVELS).to_frame()
+    key = ["level", "province", "commune", "variable"]
+    for frame in (a, b):
+        frame[["province", "commune"]] = frame[["province", "commune"]].astype(object)
+    a = a.sort_values(key, na_position="first").reset_index(drop=True)
+    b = b.sort_values(key, na_position="first").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a.astype({"province": str, "commune": str}),
+                                  b.astype({"province": str, "commune": str}))
