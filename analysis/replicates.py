@@ -106,6 +106,8 @@ class ReplicateKind(StrEnum):
     OTHER = "other"
 
 
+_MAX_VALUES = 1 << 27  # replicate weights are dense (n, R): cap them at 1 GiB
+
 _BUILT = (ReplicateKind.JK1, ReplicateKind.JKN, ReplicateKind.BRR, ReplicateKind.FAY,
           ReplicateKind.BOOTSTRAP)
 
@@ -171,6 +173,11 @@ def replicate_design(design: SurveyDesign, kind: ReplicateKind | str = "auto", *
     else:
         factors, scale, rscales = _bootstrap(design, psu, 50 if replicates is None else replicates,
                                              seed)
+    if design.n * factors.shape[1] > _MAX_VALUES:
+        raise DesignError(
+            f"{kind.value} gives {factors.shape[1]} replicates; their weights for "
+            f"{design.n} rows would take {design.n * factors.shape[1] * 8 / 2**30:.1f} GB. Use "
+            "the bootstrap with fewer replicates, or Taylor linearization")
     weights = design.weights[:, None] * factors[psu.index]
     reps = Replicates(weights=weights, scale=float(scale), rscales=np.asarray(rscales, float),
                       mse=bool(mse), kind=kind.value, df=replicate_degf(weights))
@@ -611,16 +618,18 @@ def qr_rank(x: np.ndarray, tol: float = 1e-5) -> int:
         return 0
     qraux = np.sqrt((x * x).sum(axis=0))
     work2 = np.where(qraux == 0, 1.0, qraux)
+    if n == 1:  # only the cycling of step 1 matters: zero columns are negligible
+        return int((qraux >= work2 * tol).any())
     k = p + 1  # 1-based, as in the Fortran
     for step in range(1, min(n, p) + 1):  # the Fortran's l
         c = step - 1
         while not (step >= k or qraux[c] >= work2[c] * tol):
-            x[:, c:] = np.roll(x[:, c:], -1, axis=1)
-            qraux[c:] = np.roll(qraux[c:], -1)
-            work2[c:] = np.roll(work2[c:], -1)
+            x[:, c:] = np.concatenate((x[:, c + 1:], x[:, c:c + 1]), axis=1)
+            qraux[c:] = np.concatenate((qraux[c + 1:], qraux[c:c + 1]))
+            work2[c:] = np.concatenate((work2[c + 1:], work2[c:c + 1]))
             k -= 1
         if step == n:
-            continue
+            break  # the last row: nothing after this can change k
         col = x[c:, c]
         nrmxl = float(np.sqrt(col @ col))
         if nrmxl == 0:
@@ -634,8 +643,9 @@ def qr_rank(x: np.ndarray, tol: float = 1e-5) -> int:
             t = -(col @ rest) / col[0]
             rest += np.outer(col, t)
             nz = qraux[step:] != 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tt = np.maximum(1.0 - (np.abs(x[c, step:]) / qraux[step:]) ** 2, 0.0)
+            ratio = np.divide(np.abs(x[c, step:]), qraux[step:], out=np.zeros(p - step),
+                              where=nz)
+            tt = np.maximum(1.0 - ratio**2, 0.0)
             recompute = nz & (np.abs(tt) < 1e-6)
             qraux[step:] = np.where(nz & ~recompute, qraux[step:] * np.sqrt(tt), qraux[step:])
             if recompute.any():
@@ -684,12 +694,35 @@ def replicate_degf(weights: np.ndarray) -> int:
     return qr_rank(rows) - 1
 
 
-def replicate_domain_degf(weights: np.ndarray, domain: np.ndarray, n_domains: int) -> np.ndarray:
-    """``degf`` of every domain's subset of rows (what ``svyby`` reports), codes 0..D-1."""
+def replicate_domain_degf(weights: np.ndarray, domain: np.ndarray, n_domains: int,
+                          tol: float = 1e-5) -> np.ndarray:
+    """``degf`` of every domain's subset of rows (what ``svyby`` reports), codes 0..D-1.
+
+    Domains whose (collapsed) rows are clearly of full row rank skip the column-by-column
+    LINPACK loop: if ``m <= p`` rows have smallest singular value above ``8 sqrt(p) tol``
+    times the largest column norm, every step of ``dqrdc2`` finds a column above ``tol``
+    (the unmoved columns keep a residual of norm >= ``(s_min - sqrt(p) tol max|x_j|) /
+    sqrt(p)``), so its rank is ``m``. The singular values come from one batched SVD per
+    row count; every other domain runs :func:`qr_rank`.
+    """
     rows, _, starts = _gram_rows(weights, np.asarray(domain, dtype=np.int64), n_domains)
+    counts = np.diff(starts)
+    p = rows.shape[1]
     out = np.empty(n_domains, dtype=np.int64)
-    for d in range(n_domains):
-        out[d] = qr_rank(rows[starts[d]:starts[d + 1]]) - 1
+    for m in np.unique(counts):
+        ds = np.flatnonzero(counts == m)
+        if m == 0:
+            out[ds] = -1
+            continue
+        sure = np.zeros(len(ds), dtype=bool)
+        if 1 < m <= p:
+            stack = rows[starts[ds][:, None] + np.arange(m)[None, :]]  # (B, m, p)
+            smin = np.linalg.svd(stack, compute_uv=False)[:, -1]
+            colmax = np.sqrt((stack * stack).sum(axis=1)).max(axis=1)
+            sure = smin > 8 * math.sqrt(p) * tol * colmax
+            out[ds[sure]] = m - 1
+        for d in ds[~sure]:
+            out[d] = qr_rank(rows[starts[d]:starts[d + 1]], tol) - 1
     return out
 
 

@@ -256,6 +256,20 @@ cases <- function() {
     out <- c(out, estimator_cases(id, ud[[2]], extra, des, vars,
                                   by = if (is_scd) NULL else "stype", props = !is_scd))
   }
+  # R's rank rule for degf: qr(x, tol = 1e-5)$rank (LINPACK dqrdc2) on matrices with a
+  # column that is a combination of others up to a relative perturbation eps (some above,
+  # some below the tolerance); entries rounded so that the JSON carries them exactly
+  set.seed(7)
+  ranks <- list()
+  for (eps in c(1e-2, 1e-3, 1e-4, 3e-5, 1.2e-5, 8e-6, 3e-6, 1e-6, 1e-8, 0)) {
+    for (shape in list(c(12, 6), c(5, 9), c(30, 4))) {
+      x <- matrix(round(rnorm(shape[1] * shape[2]), 3), shape[1], shape[2])
+      x[, shape[2]] <- round(x[, 1] - 2 * x[, 2] + eps * round(rnorm(shape[1]), 3), 12)
+      ranks[[length(ranks) + 1]] <- list(eps = eps, x = unname(x), rank = qr(x, tol = 1e-5)$rank)
+    }
+  }
+  out[[length(out) + 1]] <- list(id = "qr_rank", call = "qr(x, tol = 1e-5)$rank",
+                                 matrices = ranks)
   # R's Hadamard matrices (the BRR replicate sets), as rows of 0/1 characters
   ns <- c(1:40, 44, 47, 52, 56, 60, 63, 64, 67, 70, 71, 76, 80, 83, 88, 95, 100, 103, 107,
           120, 127, 131, 140, 150, 160, 191, 200)

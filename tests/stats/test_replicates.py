@@ -31,6 +31,7 @@ ALL = load_cases("replicates")
 CASES = [c for c in ALL if "rows" in c]
 DESIGNS = {c["id"]: c for c in ALL if c["id"].endswith("_design")}
 HADAMARD = next(c for c in ALL if c["id"] == "hadamard")
+QR_RANKS = next(c for c in ALL if c["id"] == "qr_rank")["matrices"]
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "df", "deff")
 
 # warnings R also gives, which our conversions repeat (and nothing else may be raised)
@@ -147,6 +148,23 @@ def test_replicate_set_matches_r(block: dict) -> None:
 def test_hadamard_is_rs(item: dict) -> None:
     expected = np.array([[int(ch) for ch in row] for row in item["rows"]])
     assert np.array_equal(rep.hadamard(item["n"]), expected)
+
+
+@pytest.mark.parametrize("item", QR_RANKS, ids=[f"{m['eps']:g}_{len(m['x'])}x{len(m['x'][0])}"
+                                                 for m in QR_RANKS])
+def test_qr_rank_is_rs(item: dict) -> None:
+    """R's LINPACK rank with tol 1e-5 (what degf uses), near and far from the tolerance."""
+    x = np.array(item["x"], dtype=float)
+    assert rep.qr_rank(x) == item["rank"]
+    # the domain path (collapsed rows, SVD shortcut) agrees with it
+    assert rep.replicate_domain_degf(x, np.zeros(len(x), dtype=np.int64), 1)[0] == item["rank"] - 1
+
+
+def test_qr_rank_is_not_an_svd_rank() -> None:
+    """An SVD rank with numpy's default tolerance counts columns R treats as dependent."""
+    item = next(m for m in QR_RANKS if m["eps"] == 1e-6 and len(m["x"]) == 12)
+    x = np.array(item["x"], dtype=float)
+    assert np.linalg.matrix_rank(x) != item["rank"]
 
 
 # ---------------------------------------------------------------------- the tests can fail
