@@ -29,6 +29,17 @@ design-scaled binomial deviance (Lumley & Scott 2014, *Statistical Science* 29(2
    spaced points (:func:`fmm_spline`, :func:`spline_eval`) -- then linear interpolation
    ``approx(z, b, xout = +/- qnorm(2 alpha))`` (:func:`approx`), then ``expit``.
 
+All domains are profiled together (the steps as one array, the splines stacked by number of
+knots) with the same floating-point operations as one at a time (:func:`_one_interval`, kept
+as the reference and tested against the batch).
+
+Replicate designs: R 4.1.1 returns NA here (``residuals.svrepglm`` breaks the dispersion);
+this module applies the same algorithm with the replicate variance of ``B0`` (R's refits of
+``svyglm`` per replicate) and the design-weighted Pearson dispersion, which gives a defined
+interval close to the logit one. Where R's profile stops short of the cutoff (nine steps of
+``zmax/5`` standard errors, e.g. when the design variance is far below the naive one) R
+returns NA, and so does this module.
+
 References: R sources ``survey:::svyciprop``, ``survey:::confint.svyglm``,
 ``survey:::MASSprofile_glm``, ``survey:::confint_profile``, ``survey:::svy.varcoef``,
 ``stats::glm.fit``, ``stats::spline`` and its C code ``splines.c`` (``fmm_spline``,

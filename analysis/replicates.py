@@ -524,9 +524,6 @@ def from_columns(data: pd.DataFrame, weights: str | None, repweights: str | Sequ
         raise DesignError("Give at least two replicate weight columns")
     scale, rscales_arr = _default_scales(kind, raw, combined_weights, scale, rscales, fay_rho)
     rep_w = raw if combined_weights else raw * w[:, None]
-    if (rep_w < 0).any():
-        rows = np.flatnonzero((rep_w < 0).any(axis=1))
-        raise DesignError(f"Negative replicate weights at rows {describe_rows(rows)}")
     orphan = np.flatnonzero((w == 0) & (rep_w != 0).any(axis=1))
     if len(orphan):
         raise DesignError("Rows with a zero sampling weight must have zero replicate weights; "
@@ -594,6 +591,9 @@ def _default_scales(kind: ReplicateKind, raw: np.ndarray, combined: bool, scale:
         scale, rs = 4 / n_rep, np.ones(n_rep)
     elif kind is ReplicateKind.JK2:
         scale, rs = 1.0, np.ones(n_rep)
+    if kind is ReplicateKind.OTHER and (scale is None or rs is None):
+        warnings.warn("scale or rscales not specified, set to 1 (as R)", UserWarning,
+                      stacklevel=3)
     if rs is None:
         rs = np.ones(n_rep)
     return (1.0 if scale is None else float(scale)), rs
