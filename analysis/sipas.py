@@ -16,11 +16,14 @@ ratios the same mean of the ratios' influences. This equals R's ``svycontrast`` 
 composite expression over ``svytotal`` of the numerators and denominators (the R fixtures
 check it to 1e-9).
 
-Work is O(rows) once: per (finest domain x deepest-stage cluster) cell, weighted sums of
-``s_i`` and ``a_i`` (a ``bincount`` per item); coarser domain levels add cells up; composite
-influence *totals* per cell are linear combinations ``T = sum_i c_i (S_i - p_i A_i) / A_i`` and
-go to :func:`analysis.linearization.vcov_from_totals`. A national run (1M responses, 3,300
-communes, 25 indices at three levels) takes about a second.
+Work is O(rows) once: items are grouped by content in blocks of at most five, and each row's
+answer pattern in a block (3^5 = 243 patterns at most) is one integer; per (finest domain x
+deepest-stage cluster) cell, a ``bincount`` of patterns gives the weighted sums of ``s_i``
+and ``a_i`` of every item of the block; coarser domain levels add cells up; composite
+influence *totals* per cell are linear combinations ``T = sum_i c_i (S_i - p_i A_i) / A_i``
+and go to :func:`analysis.linearization.vcov_from_totals`. The national benchmark (1M
+responses, 34 provinces, 3,300 communes, 25 indices at three levels with SE, CI and flags)
+computes in 1-2 s on 2 cores (``benchmarks/README.md``).
 
 Design effect and effective n. For an index with linearized variable
 ``u_r = sum_i c_i (s_ri - p_i a_ri) / A_i`` (so ``z = w u``), over the n respondents of the
@@ -65,7 +68,7 @@ from analysis.design import SurveyDesign
 from analysis.domains import Domains
 from analysis.errors import EstimationError, describe_rows
 from analysis.intervals import CIMethod, ci_method, proportion_interval
-from analysis.reliability import Assessment, assess_proportions
+from analysis.reliability import Assessment, assess_proportions, cv
 
 CONVENTION = (
     "Platform convention (not a MoHA specification): criterion index = weighted share of "
@@ -155,7 +158,7 @@ class SipasResult:
         Columns: ``level`` (when several levels), the ``by`` columns, ``statistic``
         (criterion/content/sipas), ``variable``, ``estimate``, ``se``, ``ci_low``,
         ``ci_high``, ``df``, ``deff``, ``n``, ``n_eff``, ``flag`` (ok/review/suppress),
-        ``reason`` (English), ``reason_code`` (stable codes, ``;``-joined). With
+        ``reason`` (English), ``reason_code`` (stable codes, ``;``-joined), ``cv``. With
         ``percent=True`` estimates, SEs and bounds are in percent (0-100).
         """
         scale = 100.0 if percent else 1.0
@@ -180,6 +183,7 @@ class SipasResult:
                 "flag": lev.flag.ravel(),
                 "reason": lev.reason.ravel(),
                 "reason_code": lev.reason_code.ravel(),
+                "cv": cv(lev.estimate, lev.se).ravel(),
             })
             labels = lev.domains.loc[lev.domains.index.repeat(k)].reset_index(drop=True)
             labels = labels.reindex(columns=by_cols)

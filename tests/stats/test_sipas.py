@@ -402,3 +402,43 @@ def test_categorical_domains_give_the_same_table() -> None:
     b = b.sort_values(key, na_position="first").reset_index(drop=True)
     pd.testing.assert_frame_equal(a.astype({"province": str, "commune": str}),
                                   b.astype({"province": str, "commune": str}))
+
+
+def test_item_by_item_path_for_very_many_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Designs with very many cells (e.g. multi-stage with fpc) sum item by item: same table."""
+    import analysis.sipas as sipas_module
+
+    design = build_design(CASES[1], case_data(CASES[1]))
+    a = sipas_indices(design, by=LEVELS).to_frame()
+    monkeypatch.setattr(sipas_module, "_PATTERN_CELLS", 0)
+    b = sipas_indices(design, by=LEVELS).to_frame()
+    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+
+
+def test_content_of_many_items_is_split_in_blocks() -> None:
+    """A content with more than five items (several pattern blocks) gives the same numbers as
+    the mean of its criteria computed directly."""
+    design = build_design(CASES[0], case_data(CASES[0]))
+    mapping = {item: ("A" if item < "C4" else "B") for item in ITEMS}
+    res = sipas_indices(design, content_map=mapping, by="province")["province"]
+    crit = res.estimate[:, :19]
+    first = np.array([item < "C4" for item in ITEMS])
+    np.testing.assert_allclose(res.estimate[:, 19], crit[:, first].mean(axis=1), rtol=1e-12)
+    plain = sipas_indices(design, by="province")["province"]
+    np.testing.assert_allclose(res.var[:, :19], plain.var[:, :19], rtol=1e-10)
+    assert np.isfinite(res.deff[:, 19:]).all()
+    # deff of content A by brute force from row-level linearized variables
+    data = zero_coded(case_data(CASES[0]))
+    s = data[["s_" + i for i in ITEMS]].to_numpy()[:, first]
+    a = data[["a_" + i for i in ITEMS]].to_numpy()[:, first]
+    w = data["weight"].to_numpy()
+    for d, prov in enumerate(res.domains["province"]):
+        rows = (data["province"] == prov).to_numpy()
+        big_a = (w[rows, None] * a[rows]).sum(axis=0)
+        p = (w[rows, None] * s[rows]).sum(axis=0) / big_a
+        u = ((s[rows] - p * a[rows]) / big_a).sum(axis=1) / first.sum()
+        any_answer = a[rows].any(axis=1)
+        n, big_n = any_answer.sum(), w[rows][any_answer].sum()
+        v_srs = (w[rows] * u**2).sum() * (big_n - n) / (n - 1)
+        assert res.deff[d, 19] == pytest.approx(res.var[d, 19] / v_srs, rel=1e-10)
+        assert res.n[d, 19] == n
