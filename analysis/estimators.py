@@ -39,6 +39,7 @@ class Linearized:
     estimate: np.ndarray  # (D, k)
     influence: np.ndarray  # (n, k): row i's influence on its own domain's estimate
     srs_variance: np.ndarray  # (D, k): the SRS-without-replacement variance, for deff
+    denominator: np.ndarray | None = None  # (n,) a ratio's denominator (0 where missing)
 
 
 def total(design: SurveyDesign, variables: str | Sequence[str], *,
@@ -162,6 +163,7 @@ def _linearize(design: SurveyDesign, statistic: str, variables: tuple[str, ...],
     if not present.any():
         raise EstimationError("No rows left to estimate from in any domain")
     domains = domains.select(present)
+    x = None if x is None else np.nan_to_num(x)
     return _influence(design, statistic, names, domains, np.nan_to_num(y), x)
 
 
@@ -197,7 +199,7 @@ def _influence(design: SurveyDesign, statistic: str, names: tuple[str, ...], dom
             raise EstimationError(f"Unknown statistic '{statistic}'")
     z = np.where(inside[:, None], z, 0.0)
     srs = _srs_variance(statistic, d, w, resid_scale, sum_w, n_pos, n_dom)
-    return Linearized(statistic, names, domains, est, z, srs)
+    return Linearized(statistic, names, domains, est, z, srs, denominator=x)
 
 
 def _srs_variance(statistic: str, d: np.ndarray, w: np.ndarray, v: np.ndarray,

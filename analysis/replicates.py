@@ -925,14 +925,7 @@ def _srs_rows_factor(design: SurveyDesign, codes: np.ndarray, n_dom: int) -> np.
 
 
 def _ratio_denominator(design: SurveyDesign, lin: Linearized) -> np.ndarray:
-    """The denominator column of a ratio, from its variable names ``'num/den'``."""
-    from analysis.estimators import numeric_columns
-
-    columns = [str(c) for c in design.data.columns]
-    candidates = [c for c in columns
-                  if all(v.endswith("/" + c) and v[: -len(c) - 1] in columns
-                         for v in lin.variables)]
-    if len(candidates) != 1:
+    """The denominator column of a ratio (missing values as 0, out of every domain)."""
+    if lin.denominator is None:
         raise EstimationError(f"Cannot tell the denominator of the ratio(s) {lin.variables}")
-    x = numeric_columns(design.data, [candidates[0]])[:, 0]
-    return np.nan_to_num(x)
+    return lin.denominator

@@ -106,17 +106,7 @@ def first_psu_rows(design: analysis.SurveyDesign) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- agreement with R
-# A ratio whose denominator has missing values: analysis.estimators._linearize passes the
-# denominator with its NaNs to _influence, where 0 * NaN poisons the domain sums -- the
-# Taylor ratio is NaN too (not code this module owns; reported). Strict, so it is noticed
-# when fixed.
-KNOWN_BUG = {"clus2_jk1_ratio", "clus2_jk1_ratio_by_stype"}
-MARKED = [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="ratio with a missing "
-                                                  "denominator is NaN in estimators._linearize"))
-          if c["id"] in KNOWN_BUG else c for c in CASES]
-
-
-@pytest.mark.parametrize("case", MARKED, ids=[c["id"] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_matches_r(case: dict) -> None:
     with r_like_warnings():
         design = replicate_case_design(case)
