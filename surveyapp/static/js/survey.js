@@ -18,6 +18,9 @@
     });
     reset();
   }
+  // Smooth scrolling only for people who have not asked their system for less motion.
+  var calm = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  var bringIntoView = function (el) { el.scrollIntoView({ behavior: calm ? "auto" : "smooth", block: "center" }); };
   document.addEventListener("change", function (ev) {
     var input = ev.target;
     if (!input || input.type !== "radio") { return; }
@@ -25,12 +28,12 @@
     var here = items.indexOf(input.closest("fieldset.item"));
     for (var i = here + 1; i < items.length; i++) {
       if (!items[i].querySelector("input:checked")) {
-        items[i].scrollIntoView({ behavior: "smooth", block: "center" });
+        bringIntoView(items[i]);
         return;
       }
     }
     var next = document.querySelector(".nav .primary");
-    if (next) { next.scrollIntoView({ behavior: "smooth", block: "center" }); }
+    if (next) { bringIntoView(next); }
   });
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
