@@ -88,8 +88,9 @@ def test_formula_injection_escaped_in_csv_and_xlsx(app, runner, tmp_path, two_re
     assert rows[2][-1] == "'-2+3"
     xlsx = tmp_path / "r.xlsx"
     runner.invoke(args=["export-responses", "--format", "xlsx", "-o", str(xlsx), "--comments"])
-    sheet = openpyxl.load_workbook(xlsx, read_only=True).active
-    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    book = openpyxl.load_workbook(xlsx, read_only=True)
+    values = [list(r) for r in book.active.iter_rows(values_only=True)]
+    book.close()
     assert values[1][-1] == "'=HYPERLINK(\"http://evil\")"
     assert values[2][-1] == "'-2+3"
 
