@@ -517,10 +517,12 @@ def rake(design: SurveyDesign, margins: Sequence[MarginLike], *, epsilon: float 
     delta = np.inf
     passes = 0
     state: list[tuple[np.ndarray, int, np.ndarray]] = []
+    # Match rows to cells once: raking factors are positive, so the cells with sample weight
+    # (the only thing the matching depends on) are the same in every pass.
+    matched = [_match_cells(design, m, w, partial=False) for m in ms]
     while passes < maxit:
         state = []
-        for m in ms:
-            cells = _match_cells(design, m, w, partial=False)
+        for cells in matched:
             w = _poststratified(w, cells)
             if reps is not None:
                 reps = _poststratified(reps, cells)
