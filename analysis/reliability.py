@@ -225,7 +225,8 @@ def korn_graubard_interval(p: np.ndarray, n_eff: np.ndarray, df: np.ndarray, n: 
                            level: float = STANDARD_LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """Korn & Graubard (1998) interval: Clopper-Pearson on ``n_eff (t_{n-1}/t_df)^2``.
 
-    The df adjustment is skipped (ratio 1) when ``df`` is not positive or infinite.
+    The df adjustment is skipped (ratio 1) when ``df`` is not positive or infinite; as R's
+    ``svyciprop(method = "beta")`` it uses ``t_{max(n - 1, 1)}``.
     """
     p, n_eff, df, n = (np.array(a, dtype=float) for a in
                        np.broadcast_arrays(p, n_eff, df, n))
@@ -319,9 +320,10 @@ def _adjusted_n(n_eff: np.ndarray, df: np.ndarray, n: np.ndarray, level: float) 
     """Korn-Graubard's df-adjusted effective sample size ``n_eff (t_{n-1}/t_df)^2``."""
     alpha = 1 - level
     ratio = np.ones_like(n_eff)
-    ok = np.isfinite(df) & (df > 0) & (n > 1)
-    if np.any(ok):
-        ratio[ok] = _t_lower(n[ok] - 1, alpha / 2) / _t_lower(df[ok], alpha / 2)
+    ok = np.isfinite(df) & (df > 0)
+    if np.any(ok):  # R svyciprop: qt(alpha/2, nrow - 1) / qt(alpha/2, degf)
+        ratio[ok] = (_t_lower(np.maximum(n[ok] - 1, 1), alpha / 2)
+                     / _t_lower(df[ok], alpha / 2))
     return n_eff * ratio**2
 
 

@@ -68,7 +68,7 @@ from analysis.design import SurveyDesign
 from analysis.domains import Domains
 from analysis.errors import EstimationError, describe_rows
 from analysis.intervals import CIMethod, ci_method, proportion_interval
-from analysis.reliability import Assessment, assess_proportions, cv
+from analysis.reliability import Assessment, assess_proportions, cv, korn_graubard_interval
 
 CONVENTION = (
     "Platform convention (not a MoHA specification): criterion index = weighted share of "
@@ -792,10 +792,14 @@ def _intervals(est: np.ndarray, var: np.ndarray, dfs: np.ndarray, n: np.ndarray,
     hi = np.full(est.shape, np.nan)
     has = ~np.isnan(est)
     degenerate = has & ((var <= 0) | (est <= 0) | (est >= 1) | ~(dfs > 0))
-    for mask, v in ((has & ~degenerate, var), (degenerate, np.zeros_like(var))):
-        if mask.any():
-            lo[mask], hi[mask] = proportion_interval(est[mask], v[mask], dfs[mask], level,
-                                                     method, n_rows=np.maximum(n[mask], 1))
+    if (has & ~degenerate).any():
+        m = has & ~degenerate
+        lo[m], hi[m] = proportion_interval(est[m], var[m], dfs[m], level, method,
+                                           n_rows=np.maximum(n[m], 1))
+    if degenerate.any():  # intervals' fallback: Korn-Graubard with the nominal n
+        n_d = np.maximum(n[degenerate], 1).astype(float)
+        lo[degenerate], hi[degenerate] = korn_graubard_interval(est[degenerate], n_d,
+                                                                dfs[degenerate], n_d, level)
     return lo, hi
 
 

@@ -157,3 +157,15 @@ def test_screened_widths_give_the_exact_decisions() -> None:
     np.testing.assert_array_equal(
         np.char.find(a.reason_code.astype(str), "complement") >= 0, comp_bad)
     assert 0 < expected_suppress.mean() < 1
+
+
+def test_fallback_interval_equals_the_intervals_module() -> None:
+    """SIPAS computes the 0/1 and zero-variance fallback itself: it must be intervals'."""
+    p = np.array([1.0, 0.0, 0.7, 0.3, 1.0])
+    n = np.array([60.0, 45.0, 30.0, 1.0, 12.0])
+    df = np.array([4.0, 0.0, 2.0, 3.0, np.inf])
+    for level in (0.95, 0.9):
+        lo, hi = korn_graubard_interval(p, n, df, n, level)
+        rlo, rhi = proportion_interval(p, np.zeros(5), df, level, "logit", n_rows=n)
+        np.testing.assert_allclose(lo, rlo, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(hi, rhi, rtol=1e-12, atol=1e-15)
