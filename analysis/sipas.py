@@ -256,7 +256,7 @@ def sipas_indices(
         for (name, cols), ds, fmap in zip(levels, domain_sets, level_of_fine, strict=True)
     ]
     # the composites' sum of w u^2 (for deff and n_eff) needs every level's p: one pass
-    swu2 = _composite_swu2(blocks, w, fine, cores, n_contents)
+    swu2 = _composite_swu2(blocks, sums, w, fine, cores, n_contents)
     out = [_finish_level(core, s2, level, method.value, df)
            for core, s2 in zip(cores, swu2, strict=True)]
     return SipasResult(
@@ -530,6 +530,7 @@ class _FineSums:
     count_answered: np.ndarray  # (F, I) respondents (w != 0) who answered
     count_any: np.ndarray  # (F, Cn + 1) who answered >= 1 item of a content / of any
     weight_any: np.ndarray  # (F, Cn + 1) their sum of weights
+    pattern_weight: tuple[np.ndarray, ...]  # per block, (F, 3^m) weights by answer pattern
 
     @classmethod
     def compute(cls, design: SurveyDesign, blocks: _Blocks, w: np.ndarray, fine: np.ndarray,
@@ -550,6 +551,7 @@ class _FineSums:
         count_any = np.empty((n_fine, n_contents + 1))
         weight_any = np.empty((n_fine, n_contents + 1))
         blocks_of = np.bincount(blocks.content, minlength=n_contents)
+        pattern_weight = []
         for items, c, code, digits in zip(blocks.items, blocks.content, blocks.codes,
                                           blocks.digits, strict=True):
             m = len(digits)
@@ -571,6 +573,7 @@ class _FineSums:
                                     minlength=3 * n_cells).reshape(-1, 3)
                     s_cell[:, i] = k[:, 2]
                     a_cell[:, i] = k[:, 1] + k[:, 2]
+            pattern_weight.append(w_fine)
             cp = np.bincount(fine * m + code, weights=pos_w, minlength=n_fine * m)
             cp = cp.reshape(n_fine, m)
             count[:, items] = cp @ ans
@@ -598,6 +601,7 @@ class _FineSums:
             count_answered=count,
             count_any=count_any,
             weight_any=weight_any,
+            pattern_weight=tuple(pattern_weight),
         )
 
 
@@ -825,15 +829,17 @@ def _criterion_swu2(p: np.ndarray, a: np.ndarray) -> np.ndarray:
         return np.where(a > 0, np.nan_to_num(p) * (1 - np.nan_to_num(p)) / a, 0.0)
 
 
-def _composite_swu2(blocks: _Blocks, w: np.ndarray, fine: np.ndarray,
+def _composite_swu2(blocks: _Blocks, sums: _FineSums, w: np.ndarray, fine: np.ndarray,
                     cores: list[_LevelCore], n_contents: int) -> list[np.ndarray]:
     """Per level, the sum over each domain of w u^2 for every content and SIPAS (D x (Cn+1)).
 
     A content's ``u = sum_i c_i (s_i - p_i a_i) / A_i`` depends on a row's domain and on its
-    answer pattern in the content's block(s): one lookup per block in a (fine domain x
-    pattern) table per level -- the lookup index is shared by all levels; SIPAS's ``u`` is
-    the sum of the contents' over the number of defined contents. Sums go by fine domain and
-    are added up to each level's domains at the end.
+    answer pattern in the content's block(s): a (fine domain x pattern) table per level. For
+    a content held in one block, ``sum w u^2`` is the weights by pattern (already summed per
+    fine domain) times the squared table -- no pass over the rows. SIPAS's ``u`` (the sum of
+    the contents' over the number of defined contents) and contents spread over several
+    blocks need one lookup per block per row; the lookup index is shared by all levels. Sums
+    go by fine domain and are added up to each level's domains at the end.
     """
     n_fine = len(cores[0].fmap)
     tables: list[list[np.ndarray]] = []
@@ -856,11 +862,18 @@ def _composite_swu2(blocks: _Blocks, w: np.ndarray, fine: np.ndarray,
             t = np.zeros((n_dom + 1, len(digits)))
             for j, i in enumerate(items):
                 t += value[:, i, :][:, digits[:, j]]
-            level_tables.append(t[dom_of_fine].ravel())
+            level_tables.append(t[dom_of_fine])  # (F, 3^m)
         tables.append(level_tables)
         scales.append(np.append(scale, 0.0)[dom_of_fine])
     n_levels = len(cores)
     acc = np.zeros((n_levels, n_fine, n_contents + 1))
+    blocks_of = np.bincount(blocks.content, minlength=n_contents)
+    single = blocks_of == 1
+    for b, c in enumerate(blocks.content):
+        if single[c]:
+            for lev in range(n_levels):
+                acc[lev, :, c] = (sums.pattern_weight[b] * tables[lev][b] ** 2).sum(axis=1)
+    flat = [[t.ravel() for t in level] for level in tables]
     sizes = sorted(set(blocks.sizes))
     n = len(w)
     for start in range(0, n, _ROW_CHUNK):
@@ -871,13 +884,17 @@ def _composite_swu2(blocks: _Blocks, w: np.ndarray, fine: np.ndarray,
         idx = [base[len(digits)] + code[sl] for digits, code in zip(blocks.digits, blocks.codes,
                                                                     strict=True)]
         for lev in range(n_levels):
-            u = np.zeros((n_contents, len(wc)))
-            for b, table in enumerate(tables[lev]):
-                u[blocks.content[b]] += table[idx[b]]
-            for c in range(n_contents):
-                acc[lev, :, c] += np.bincount(f, weights=wc * u[c] ** 2, minlength=n_fine)
-            u_sipas = u.sum(axis=0) * scales[lev][f]
-            acc[lev, :, -1] += np.bincount(f, weights=wc * u_sipas**2, minlength=n_fine)
+            total = np.zeros(len(wc))
+            multi = {c: np.zeros(len(wc)) for c in np.flatnonzero(~single)}
+            for b, table in enumerate(flat[lev]):
+                t = table[idx[b]]
+                total += t
+                if blocks.content[b] in multi:
+                    multi[blocks.content[b]] += t
+            for c, u in multi.items():
+                acc[lev, :, c] += np.bincount(f, weights=wc * u**2, minlength=n_fine)
+            total *= scales[lev][f]
+            acc[lev, :, -1] += np.bincount(f, weights=wc * total**2, minlength=n_fine)
     out = []
     for lev, core in enumerate(cores):
         keep = core.fmap >= 0
