@@ -20,7 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     No schema work, prompts or network here: the schema comes from ``flask db upgrade``.
     """
-    from surveyapp import cli, i18n, security
+    from surveyapp import access, cli, i18n, security
     from surveyapp.config import load_config
     from surveyapp.db import install_sqlite_pragmas
     from surveyapp.extensions import babel, csrf, db, limiter, migrate
@@ -38,19 +38,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     security.init_app(app)
+    access.init_app(app)
     install_guards()
     i18n.init_app(app)
 
     from surveyapp import models  # noqa: F401  (registers the tables for Flask-Migrate)
+    from surveyapp.admin import bp as admin_bp
     from surveyapp.api import bp as api_bp
+    from surveyapp.auth import bp as auth_bp
     from surveyapp.collect import bp as collect_bp
     from surveyapp.errors import bp as errors_bp
     from surveyapp.main import bp as main_bp
+    from surveyapp.reports import bp as reports_bp
+    from surveyapp.stats import bp as stats_bp
 
     app.register_blueprint(errors_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(collect_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(stats_bp, url_prefix="/analysis")
+    app.register_blueprint(reports_bp, url_prefix="/reports")
     # CSRF-EXEMPT: the JSON API authenticates every request by kiosk token or link signature
     # (see surveyapp/api/auth.py); it never relies on cookies, so a forged cross-site request
     # carries no credential.

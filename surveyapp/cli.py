@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
     from surveyapp.i18n_cli import translate
 
     for command in (load_units_cmd, load_questionnaire_cmd, demo_cmd, kiosk_register_cmd,
-                    kiosk_revoke_cmd, links_cmd, export_cmd, translate):
+                    kiosk_revoke_cmd, links_cmd, export_cmd, create_user_cmd, translate):
         app.cli.add_command(command)
 
 
@@ -186,3 +186,30 @@ def export_cmd(fmt: str, output: Path, date_from: str | None, date_to: str | Non
         raise click.BadParameter("--from is after --to")
     n = export(fmt, output, flt)
     click.echo(f"exported {n} responses to {output}")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["admin", "statistician", "province"]))
+@click.option("--province", "province_code", help="Province code (role province), e.g. 01.")
+@click.option("--name", "display_name", default="", help="Name shown on pages.")
+@click.password_option(help="At least 10 characters; prompted (twice) when omitted.")
+@with_appcontext
+def create_user_cmd(username: str, role: str, province_code: str | None, display_name: str,
+                    password: str) -> None:
+    """Create a staff account (admin, statistician, or province user of one province)."""
+    from surveyapp.services import audit
+    from surveyapp.services.accounts import AccountError, create_user
+
+    try:
+        user = create_user(username, password, role, province_code=province_code,
+                           display_name=display_name)
+        db.session.flush()
+        audit.record("user.create", "user", user.id, after={"username": user.username,
+                     "role": role, "province": province_code})
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {user.username} ({role}{' ' + province_code if province_code else ''}) "
+               "created")

@@ -40,6 +40,9 @@ class DefaultConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     KIOSK_COOKIE_MAX_AGE_DAYS = 400
+    # Staff accounts: argon2id ("default"); test suites set "test" (cheapest parameters).
+    PASSWORD_HASH_PROFILE = "default"  # noqa: S105 - a profile name, not a password
+    REMEMBER_COOKIE_DURATION = 0  # no "remember me": staff sessions end with the browser
 
     # CSRF tokens outlive an idle kiosk start screen (which also reloads every few minutes).
     WTF_CSRF_TIME_LIMIT = 4 * 3600

@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, g, request
+from flask import Flask, g, request, session
+
+#: Pages for signed-in staff, whose language choice is remembered in the session.
+STAFF_BLUEPRINTS = frozenset({"auth", "admin", "stats", "reports"})
 
 
 def select_locale() -> str:
@@ -17,6 +20,8 @@ def select_locale() -> str:
     # Only the query string: reading request.form here could re-raise a 413 while the error
     # page for that 413 is being rendered.  Survey pages set g.lang from their signed state.
     lang = g.get("lang") or request.args.get("lang")
+    if lang is None and request.blueprint in STAFF_BLUEPRINTS:
+        lang = session.get("staff_lang")  # staff pages only: a citizen's choice never sticks
     return lang if lang in ("vi", "en") else "vi"
 
 

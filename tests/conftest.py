@@ -86,6 +86,7 @@ def make_config(backend: Backend, **overrides: Any) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": backend.engine_options,
         "RATELIMIT_ENABLED": False,
         "PUBLIC_BASE_URL": "http://sipas.test",
+        "PASSWORD_HASH_PROFILE": "test",  # argon2id with the cheapest parameters
     }
     config.update(overrides)
     return config
@@ -274,3 +275,30 @@ def live_server(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    """User names of the staff accounts made by the ``staff`` fixture."""
+
+    admin: str = "admin"
+    statistician: str = "thongke"
+    province: str = "hanoi"  # province 01 (Hà Nội)
+    other_province: str = "hcm"  # province 79 (Hồ Chí Minh)
+
+
+@pytest.fixture
+def staff(app: Flask) -> StaffInfo:
+    """One account per role, all with ``tests.web.helpers.STAFF_PASSWORD``."""
+    from surveyapp.extensions import db
+    from surveyapp.services.accounts import create_user
+    from tests.web.helpers import STAFF_PASSWORD
+
+    info = StaffInfo()
+    with app.app_context():
+        create_user(info.admin, STAFF_PASSWORD, "admin")
+        create_user(info.statistician, STAFF_PASSWORD, "statistician")
+        create_user(info.province, STAFF_PASSWORD, "province", province_code="01")
+        create_user(info.other_province, STAFF_PASSWORD, "province", province_code="79")
+        db.session.commit()
+    return info

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 ITEMS = ["C1.1", "C1.2", "C1.3", "C1.4", "C2.1", "C2.2", "C2.3", "C2.4", "C3.1", "C3.2",
          "C3.3", "C3.4", "C3.5", "C4.1", "C4.2", "C4.3", "C5.1", "C5.2", "C5.3"]
@@ -91,3 +92,16 @@ def walk_survey(client: FlaskClient, start_path: str, post_path: str, value: str
     data.update(extra or {})
     final = client.post(post_path, data=data)
     return final, seen
+
+
+# ---------------------------------------------------------------------- staff accounts
+STAFF_PASSWORD = "mật khẩu đủ dài 2026"  # noqa: S105 - test fixture password
+
+
+def sign_in(client: FlaskClient, username: str, password: str = STAFF_PASSWORD,
+            next_url: str | None = None) -> TestResponse:
+    """Sign in through the real login form (CSRF token included); returns the POST response."""
+    page = client.get("/login")
+    path = "/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(path, data={"csrf_token": csrf_of(page.get_data(as_text=True)),
+                                   "username": username, "password": password})

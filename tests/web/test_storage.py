@@ -27,7 +27,21 @@ def test_upgrade_head_matches_models(app):
         diff = compare_metadata(ctx, db.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert diff == []
-    assert version == "0001"
+    assert version == _head_revision()
+
+
+def _head_revision() -> str:
+    """The single head of the migration history (two heads would be a merge bug)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from surveyapp import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_DIR)
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, f"migration history has several heads: {heads}"
+    return heads[0]
 
 
 def test_compare_detects_a_difference(app):
