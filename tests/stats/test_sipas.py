@@ -442,3 +442,16 @@ def test_content_of_many_items_is_split_in_blocks() -> None:
         v_srs = (w[rows] * u**2).sum() * (big_n - n) / (n - 1)
         assert res.deff[d, 19] == pytest.approx(res.var[d, 19] / v_srs, rel=1e-10)
         assert res.n[d, 19] == n
+
+
+def test_rows_with_a_missing_domain_value_leave_that_level_only() -> None:
+    data = case_data(CASES[0])
+    holed = data.assign(commune=data["commune"].where(data["commune"] != "K05"))
+    a = sipas_indices(build_design(CASES[0], data), by=LEVELS)
+    b = sipas_indices(build_design(CASES[0], holed), by=LEVELS)
+    assert "K05" not in set(b["commune"].domains["commune"])
+    assert len(b["commune"].domains) == len(a["commune"].domains) - 1
+    np.testing.assert_allclose(b["overall"].estimate, a["overall"].estimate, rtol=1e-14)
+    np.testing.assert_allclose(b["overall"].var, a["overall"].var, rtol=1e-12)
+    keep = (a["commune"].domains["commune"] != "K05").to_numpy()
+    np.testing.assert_allclose(b["commune"].var, a["commune"].var[keep], rtol=1e-12)
