@@ -107,5 +107,19 @@ class RunResult(Base):
     n_eff: Mapped[float | None] = mapped_column(Float)
     flag: Mapped[str] = mapped_column(String(10), default="ok")  # ok, review, suppress
     reason: Mapped[str] = mapped_column(String(300), default="")
+    # Rank among the units of the same level in the same parent (rank 1 = highest), with a
+    # joint rank interval (analysis.compare.rank_intervals); NULL where not ranked.
+    rank: Mapped[int | None] = mapped_column(Integer)
+    rank_low: Mapped[int | None] = mapped_column(Integer)
+    rank_high: Mapped[int | None] = mapped_column(Integer)
+    rank_of: Mapped[int | None] = mapped_column(Integer)
+    # The unit minus the rest of its parent (analysis.compare.unit_vs_rest), Holm-adjusted
+    # across the parent's units; ``below`` when significantly lower after adjustment.
+    diff_rest: Mapped[float | None] = mapped_column(Float)
+    diff_low: Mapped[float | None] = mapped_column(Float)
+    diff_high: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    p_holm: Mapped[float | None] = mapped_column(Float)
+    below: Mapped[bool | None] = mapped_column(Boolean)
 
     run: Mapped[AnalysisRun] = relationship(back_populates="results")

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 15:01:20.770406
+Create Date: 2026-11-26 15:12:03.040021
 
 """
 from alembic import op
@@ -138,6 +138,16 @@ def upgrade():
     sa.Column('n_eff', sa.Float(), nullable=True),
     sa.Column('flag', sa.String(length=10), nullable=False),
     sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=True),
+    sa.Column('rank_low', sa.Integer(), nullable=True),
+    sa.Column('rank_high', sa.Integer(), nullable=True),
+    sa.Column('rank_of', sa.Integer(), nullable=True),
+    sa.Column('diff_rest', sa.Float(), nullable=True),
+    sa.Column('diff_low', sa.Float(), nullable=True),
+    sa.Column('diff_high', sa.Float(), nullable=True),
+    sa.Column('p_value', sa.Float(), nullable=True),
+    sa.Column('p_holm', sa.Float(), nullable=True),
+    sa.Column('below', sa.Boolean(), nullable=True),
     sa.CheckConstraint("level IN ('country', 'province', 'commune', 'centre')", name=op.f('ck_run_result_level')),
     sa.ForeignKeyConstraint(['run_id'], ['analysis_run.id'], name=op.f('fk_run_result_run_id_analysis_run'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_run_result'))
