@@ -68,6 +68,8 @@ class FrameWeights:
     weights : design weight per response (index of the responses); NaN for responses that
         are unusable or could not be weighted.
     weighting_cell : the final weighting cell of every response (``''`` when none).
+    population : dossiers in each response's weighting cell -- the fpc (population size)
+        when the weighting cells are used as strata (DESIGN §4, on-site ratings).
     report : one row per (period, centre, field) cell: commune, responses, dossiers,
         ``action`` (see :data:`ACTIONS`), ``reason_code``, ``reason``, ``weighting_cell``,
         ``weight``.
@@ -77,6 +79,7 @@ class FrameWeights:
 
     weights: pd.Series
     weighting_cell: pd.Series
+    population: pd.Series
     report: pd.DataFrame
     unweighted: pd.Index
     kish_deff: float
@@ -158,6 +161,10 @@ def frame_weights(
                       name="weighting_cell")
     weights[~ok_mask] = np.nan
     wcell[~ok_mask] = ""
+    pool_dossiers = report[report["weighting_cell"] != ""].groupby("weighting_cell")[
+        "dossiers"].sum()
+    population = pd.Series(wcell.map(pool_dossiers).to_numpy(dtype=float),
+                           index=responses.index, name="population")
     unweighted = responses.index[ok_mask & weights.isna().to_numpy()]
     w = weights.dropna().to_numpy()
     kish = float(len(w) * (w**2).sum() / w.sum() ** 2) if len(w) else float("nan")
@@ -167,7 +174,8 @@ def frame_weights(
         " ".join(_REASONS[c].format(min=min_responses) for c in code.split(";") if c)
         for code in report["reason_code"]
     ]
-    return FrameWeights(weights=weights, weighting_cell=wcell, report=report,
+    return FrameWeights(weights=weights, weighting_cell=wcell, population=population,
+                        report=report,
                         unweighted=unweighted, kish_deff=kish, n_eff=n_eff,
                         min_responses=min_responses)
 

@@ -162,3 +162,16 @@ def test_weights_add_up_to_the_represented_dossiers(seed: int, minimum: int) -> 
     assert rep.loc[rep["action"] == "weighted", "responses"].ge(minimum).all()
     n_resp = rep.loc[rep["action"] == "not_weighted", "responses"].sum()
     assert len(res.unweighted) == n_resp
+
+
+def test_population_of_the_weighting_cell_for_fpc() -> None:
+    resp = responses_of({("m1", "a", "land"): 10, ("m1", "a", "tax"): 2, ("m1", "b", "land"): 8})
+    frame = frame_of({("a", "land"): 200, ("a", "tax"): 30, ("b", "land"): 80})
+    res = frame_weights(resp, frame)
+    at_a = (resp["centre"] == "a").to_numpy()
+    np.testing.assert_allclose(res.population[at_a], 230.0)
+    np.testing.assert_allclose(res.population[~at_a], 80.0)
+    # weight x responses of the cell = its population
+    cells = pd.DataFrame({"cell": res.weighting_cell, "w": res.weights,
+                          "pop": res.population}).groupby("cell")
+    np.testing.assert_allclose(cells["w"].sum(), cells["pop"].first())
