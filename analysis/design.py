@@ -388,11 +388,21 @@ def _no_missing(series: pd.Series, column: str, role: str) -> pd.Series:
 
 
 def _codes(parts: Sequence[pd.Series | np.ndarray]) -> np.ndarray:
-    """Integer codes 0..k-1 of the interaction of ``parts``, ordered by the sorted values."""
-    frame = pd.DataFrame({f"p{i}": np.asarray(p) for i, p in enumerate(parts)})
-    return frame.groupby(list(frame.columns), sort=True, dropna=False).ngroup().to_numpy(
-        dtype=np.int64
-    )
+    """Integer codes 0..k-1 of the interaction of ``parts``, ordered by the sorted values.
+
+    Each part is factorized on its own (categoricals use their categories, no strings made)
+    and the codes are combined in mixed radix, re-coded after every part so they stay small.
+    """
+    key: np.ndarray | None = None
+    for part in parts:
+        codes, uniques = pd.factorize(part, sort=True, use_na_sentinel=False)
+        codes = np.asarray(codes, dtype=np.int64)
+        if key is None:
+            key = codes
+        else:
+            key = pd.factorize(key * len(uniques) + codes, sort=True)[0].astype(np.int64)
+    assert key is not None
+    return key
 
 
 def _labels(codes: np.ndarray, values: pd.Series) -> np.ndarray:
@@ -404,8 +414,9 @@ def _labels(codes: np.ndarray, values: pd.Series) -> np.ndarray:
 
 def _check_nested(psu_codes: np.ndarray, stratum_codes: np.ndarray, psu_values: pd.Series,
                   column: str) -> None:
-    pairs = np.unique(np.stack([psu_codes, stratum_codes]), axis=1)
-    counts = np.bincount(pairs[0])
+    n_strata = int(stratum_codes.max()) + 1
+    pairs = np.unique(psu_codes * n_strata + stratum_codes)
+    counts = np.bincount(pairs // n_strata)
     if (counts > 1).any():
         bad = int(np.flatnonzero(counts > 1)[0])
         value = psu_values.iloc[int(np.flatnonzero(psu_codes == bad)[0])]
