@@ -19,6 +19,10 @@ from analysis.errors import SurveyError
 from analysis.intervals import CIMethod
 from analysis.results import OUTPUT_COLUMNS
 
+#: Columns after the fixed ones: the reliability reason (sentence and codes), the CV, and the
+#: domain level of --sipas results.
+EXTRA_COLUMNS = ["reason", "reason_code", "cv", "level"]
+
 EXAMPLE = """\
 examples:
   # mean and total on a stratified sample with fpc, by school type
@@ -35,7 +39,8 @@ examples:
       --calibrate rake --margin stype:stype.csv --margin sch.wide:schwide.csv
 
 output columns: the --by columns, statistic, variable, estimate, se, ci_low, ci_high, df,
-deff, n, n_eff, flag (and reason, level for --sipas). Proportions are 0-1.
+deff, n, n_eff, flag; then reason and reason_code (NCHS 2017 reliability, for --prop and
+--sipas), cv and level (--sipas). Proportions are 0-1; flag is ok, review or suppress.
 exit status: 0 ok, 1 the data cannot be estimated as asked (message on stderr), 2 bad usage.
 """
 
@@ -147,8 +152,8 @@ def run_estimate(args: argparse.Namespace) -> pd.DataFrame:
         result = sipas_indices(design, by=args.by, level=args.level, ci=args.ci, df=df)
         frames.append(result.to_frame())
     table = pd.concat(frames, ignore_index=True)
-    by_cols = [c for c in table.columns if c not in OUTPUT_COLUMNS + ["reason", "level"]]
-    extra = [c for c in ("reason", "level") if c in table.columns]
+    extra = [c for c in EXTRA_COLUMNS if c in table.columns]
+    by_cols = [c for c in table.columns if c not in OUTPUT_COLUMNS + extra]
     return table[by_cols + OUTPUT_COLUMNS + extra]
 
 
@@ -167,12 +172,12 @@ def _df_option(value: str) -> str | float:
 
 
 def _flag_proportions(frame: pd.DataFrame) -> pd.DataFrame:
-    """Reliability flags (NCHS 2017) for proportions, when the reliability module is present."""
-    try:
-        from analysis.reliability import flag_frame
-    except ImportError:
-        return frame
-    return flag_frame(frame)
+    """Reliability flags for proportions (NCHS 2017 standard, :mod:`analysis.reliability`)."""
+    from analysis.reliability import assess_proportions
+
+    result = assess_proportions(frame["estimate"].to_numpy(), frame["se"].to_numpy() ** 2,
+                                frame["n"].to_numpy(), frame["df"].to_numpy())
+    return frame.assign(flag=result.flag, reason=result.reason, reason_code=result.reason_code)
 
 
 def _variance(design: SurveyDesign, args: argparse.Namespace) -> SurveyDesign:

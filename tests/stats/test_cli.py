@@ -148,3 +148,22 @@ def test_usage_error_exits_2() -> None:
                              "wilson"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_sipas_by_commune_equals_the_r_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line's --sipas numbers are R survey's (svyratio / svytotal + svycontrast)."""
+    case = next(c for c in load_cases("sipas") if c["id"] == "sipas_taylor")
+    code, out, err = run(capsys, str(FIXTURES / "data" / "sipas.csv"), "--weights", "weight",
+                         "--strata", "province", "--psu", "centre", "--sipas", "--by", "commune",
+                         "--format", "json")
+    assert code == 0, err
+    table = pd.DataFrame(json.loads(out))
+    rows = [r for r in case["rows"] if r["level"] == "commune" and r["se"] > 1e-12]
+    assert len(rows) > 200
+    for row in rows:
+        mine = table[(table["commune"] == row["domain"]["commune"])
+                     & (table["variable"] == row["variable"])].iloc[0]
+        for field in ("estimate", "se", "ci_low", "ci_high", "deff", "df"):
+            np.testing.assert_allclose(mine[field], row[field], rtol=1e-9, atol=0,
+                                       err_msg=f"{row['domain']} {row['variable']} {field}")
+        assert mine["flag"] in ("ok", "review", "suppress")
