@@ -167,3 +167,46 @@ def test_sipas_by_commune_equals_the_r_reference(capsys: pytest.CaptureFixture[s
             np.testing.assert_allclose(mine[field], row[field], rtol=1e-9, atol=0,
                                        err_msg=f"{row['domain']} {row['variable']} {field}")
         assert mine["flag"] in ("ok", "review", "suppress")
+
+
+def _compare_rows(case: dict, table: pd.DataFrame, fields: tuple[str, ...]) -> None:
+    for row in case["rows"]:
+        mine = table[table["variable"] == row["variable"]].iloc[0]
+        for field in fields:
+            np.testing.assert_allclose(mine[field], row[field], rtol=1e-9, atol=0,
+                                       err_msg=f"{case['id']} {row['variable']} {field}")
+
+
+def test_calibrate_rake_with_margin_files_equals_r(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    case = next(c for c in load_cases("calibration") if c["id"] == "rake_clus1_mean")
+    argv = [str(FIXTURES / "data" / "apiclus1.csv"), "--psu", "dnum", "--weights", "pw",
+            "--fpc", "fpc", "--mean", "api00", "--mean", "api99", "--calibrate", "rake"]
+    for margin in case["steps"][0]["margins"]:
+        (col,) = margin["columns"]
+        path = tmp_path / f"{col}.csv"
+        pd.DataFrame(margin["table"]).to_csv(path, index=False)
+        argv += ["--margin", f"{col}:{path}"]
+    code, out, err = run(capsys, *argv, "--format", "json")
+    assert code == 0, err
+    _compare_rows(case, pd.DataFrame(json.loads(out)), ("estimate", "se", "ci_low", "ci_high"))
+
+
+def test_jackknife_variance_equals_r(capsys: pytest.CaptureFixture[str]) -> None:
+    case = next(c for c in load_cases("replicates") if c["id"] == "clus1_jk1_mean")
+    assert case["design"]["fpc"] == "fpc"
+    code, out, err = run(capsys, str(FIXTURES / "data" / "apiclus1.csv"), "--psu", "dnum",
+                         "--weights", "pw", "--fpc", "fpc", "--mean", "api00", "--mean",
+                         "api99", "--variance", "jk1", "--format", "json")
+    assert code == 0, err
+    _compare_rows(case, pd.DataFrame(json.loads(out)), ("estimate", "se", "ci_low", "ci_high",
+                                                        "df"))
+
+
+def test_bootstrap_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(APISTRAT), "--weights", "pw", "--strata", "stype", "--mean", "api00",
+            "--variance", "bootstrap", "--replicates", "40", "--format", "json"]
+    outs = [json.loads(run(capsys, *args, "--seed", seed)[1])[0]["se"]
+            for seed in ("1", "1", "2")]
+    assert outs[0] == outs[1]
+    assert outs[0] != outs[2]
