@@ -22,7 +22,8 @@ def init_app(app: Flask) -> None:
     from surveyapp.i18n_cli import translate
 
     for command in (load_units_cmd, load_questionnaire_cmd, demo_cmd, kiosk_register_cmd,
-                    kiosk_revoke_cmd, links_cmd, export_cmd, create_user_cmd, translate):
+                    kiosk_revoke_cmd, links_cmd, export_cmd, create_user_cmd, backup_cmd,
+                    restore_cmd, translate):
         app.cli.add_command(command)
 
 
@@ -213,3 +214,40 @@ def create_user_cmd(username: str, role: str, province_code: str | None, display
         raise click.ClickException(str(exc)) from None
     click.echo(f"user {user.username} ({role}{' ' + province_code if province_code else ''}) "
                "created")
+
+
+@click.command("backup")
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+              help="Backup file (SQLite snapshot, or pg_dump custom format on PostgreSQL).")
+@with_appcontext
+def backup_cmd(output: Path) -> None:
+    """Write a consistent backup of the whole database (safe while the app is serving)."""
+    from surveyapp.services.backup import BackupError, backup, responses_checksum
+
+    try:
+        backup(output)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    n_resp, n_ans, digest = responses_checksum()
+    click.echo(f"backup written to {output}: {n_resp} responses, {n_ans} answers, "
+               f"sha256 {digest[:16]}")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore_cmd(source: Path, yes: bool) -> None:
+    """Replace the database's contents with a backup made by `backup`."""
+    from surveyapp.services.backup import BackupError, responses_checksum, restore
+
+    if not yes:
+        click.confirm("This replaces every row in the database with the backup. Continue?",
+                      abort=True)
+    try:
+        restore(source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    n_resp, n_ans, digest = responses_checksum()
+    click.echo(f"restored from {source}: {n_resp} responses, {n_ans} answers, "
+               f"sha256 {digest[:16]}")
