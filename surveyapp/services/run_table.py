@@ -1,0 +1,238 @@
+"""The analysis table of a period: one row per response, read from the database in bulk.
+
+Why a hand-written read path and not the ORM: a national period has a million responses and
+~19 million answers. Answers are pivoted *in SQL* into one 64-bit "answer pattern" per
+response (3 bits per item: 0 no answer, 1-5 the value, 6 N/A), so the database returns one
+row per response; PostgreSQL streams it with ``COPY ... TO STDOUT`` (no Python row objects),
+SQLite through ``pandas.read_sql`` in chunks. Items beyond 21 per questionnaire spill into a
+second pattern column.
+
+Columns of :attr:`AnalysisTable.data` (the plain table handed to ``analysis``):
+``response_id`` (UUID text), ``province_code``, ``commune_code`` (empty at provincial
+centres), ``centre_code``, ``field_code`` (empty when not asked), ``channel``, ``day``
+(Vietnam calendar day, ISO), ``psu_day`` (``centre/day``), ``unit_key`` (the centre's unit,
+for collapsing), ``flags`` (``;``-joined quality-flag codes) and one float column per item
+(1-5, NaN for N/A or no answer; :attr:`AnalysisTable.codes` keeps 0-6 to tell them apart).
+Units are those in force on the response date, as stamped at submission; with
+``geography="2025"`` pre-reform provinces are mapped to their successors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from sqlalchemy import BigInteger, Integer, case, cast, func, literal, select
+from sqlalchemy.sql import Select
+
+from surveyapp.extensions import db
+from surveyapp.models import (
+    AdminUnit,
+    Answer,
+    Item,
+    Period,
+    ProcedureField,
+    QualityFlag,
+    QuestionnaireVersion,
+    Response,
+    ServiceCentre,
+)
+
+ITEMS_PER_PATTERN = 21  # 21 x 3 bits = 63 bits: fits a signed BIGINT
+NA_CODE = 6
+
+
+@dataclass
+class AnalysisTable:
+    """The period's responses as a plain table plus what the run records about it."""
+
+    data: pd.DataFrame
+    items: list[str]
+    codes: np.ndarray  # (n, items) int8: 0 none, 1-5 value, 6 N/A
+    reaggregated: int  # responses whose province was mapped to its 2025 successor
+
+    @property
+    def n(self) -> int:
+        return len(self.data)
+
+
+def utc_bound(day: dt.date) -> dt.datetime:
+    """Midnight of a Vietnam calendar day, as the naive UTC timestamp stored in responses."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _utc_offset_seconds(day: dt.date) -> int:
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    off = dt.datetime.combine(day, dt.time(12), tz).utcoffset()
+    return int(off.total_seconds()) if off else 0
+
+
+def period_filter(period: Period) -> list:
+    return [Response.submitted_at >= utc_bound(period.start_date),
+            Response.submitted_at < utc_bound(period.end_date)]
+
+
+def item_codes(period: Period) -> tuple[list[str], dict[int, int]]:
+    """Item codes answered in the period (questionnaire order) and item id -> column."""
+    versions = select(Response.version_id).where(*period_filter(period)).distinct()
+    rows = db.session.execute(
+        select(Item.id, Item.code, QuestionnaireVersion.number, Item.position)
+        .join(QuestionnaireVersion, Item.version_id == QuestionnaireVersion.id)
+        .where(Item.version_id.in_(versions))
+        .order_by(QuestionnaireVersion.number.desc(), Item.position)
+    ).all()
+    order: dict[str, int] = {}
+    column: dict[int, int] = {}
+    for item_id, code, _num, _pos in rows:
+        column[item_id] = order.setdefault(code, len(order))
+    return list(order), column
+
+
+def _epoch(col):  # noqa: ANN001,ANN202 - SQL expression in, SQL expression out
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.extract("epoch", col), Integer)
+    return cast(func.strftime("%s", col), Integer)
+
+
+def _pattern_query(period: Period, column: dict[int, int], n_items: int) -> Select:
+    value = cast(case((Answer.not_applicable.is_(True), literal(NA_CODE)), else_=Answer.value),
+                 BigInteger)
+    groups = (n_items + ITEMS_PER_PATTERN - 1) // ITEMS_PER_PATTERN or 1
+    sums = []
+    for g in range(groups):
+        weights = {iid: 8 ** (col - g * ITEMS_PER_PATTERN) for iid, col in column.items()
+                   if g * ITEMS_PER_PATTERN <= col < (g + 1) * ITEMS_PER_PATTERN}
+        mult = cast(case(weights, value=Answer.item_id, else_=0) if weights else literal(0),
+                    BigInteger)
+        sums.append(func.sum(value * mult).label(f"pat{g}"))
+    patterns = (select(Answer.response_id, *sums)
+                .join(Response, Response.id == Answer.response_id)
+                .where(*period_filter(period)).group_by(Answer.response_id).subquery())
+    return (select(Response.id.label("response_id"), _epoch(Response.submitted_at).label("t"),
+                   Response.centre_id, Response.field_id, Response.unit_id,
+                   Response.province_id, Response.channel,
+                   *[patterns.c[f"pat{g}"] for g in range(groups)])
+            .outerjoin(patterns, patterns.c.response_id == Response.id)
+            .where(*period_filter(period)))
+
+
+def _read(stmt: Select) -> pd.DataFrame:
+    """Run a SELECT into a DataFrame: COPY on PostgreSQL, chunked read_sql elsewhere."""
+    if db.engine.dialect.name == "postgresql":
+        sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        buf = io.BytesIO()
+        raw = db.session.connection().connection.dbapi_connection
+        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
+                                           ) as copy:
+            for block in copy:
+                buf.write(block)
+        buf.seek(0)
+        import pyarrow as pa
+        from pyarrow import csv as pa_csv
+
+        opts = pa_csv.ConvertOptions(column_types={"response_id": pa.string(),
+                                                   "channel": pa.string()})
+        return pa_csv.read_csv(buf, convert_options=opts).to_pandas()
+    chunks = list(pd.read_sql(stmt, db.session.connection(), chunksize=50_000))
+    if not chunks:
+        return pd.DataFrame(columns=[c.name for c in stmt.selected_columns])
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _lookup(model, key: str = "code") -> dict[int, str]:  # noqa: ANN001
+    return dict(db.session.execute(select(model.id, getattr(model, key))).all())
+
+
+def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
+    """Every response of ``period`` as one row, with its units, PSU day, flags and items."""
+    items, column = item_codes(period)
+    raw = _read(_pattern_query(period, column, len(items)))
+    n = len(raw)
+    codes = np.zeros((n, len(items)), dtype=np.int8)
+    for g in range(0, max(len(items), 1), ITEMS_PER_PATTERN):
+        pat_col = f"pat{g // ITEMS_PER_PATTERN}"
+        pat = pd.to_numeric(raw[pat_col], errors="coerce").fillna(0).to_numpy(np.int64) \
+            if pat_col in raw else np.zeros(n, np.int64)
+        for j in range(g, min(g + ITEMS_PER_PATTERN, len(items))):
+            codes[:, j] = (pat >> (3 * (j - g))) & 7
+    units = {u.id: u for u in db.session.scalars(select(AdminUnit))}
+    prov_code, mapped = {}, set()
+    for uid, unit in units.items():
+        target = unit
+        if geography == "2025" and unit.level == "province" and unit.successor_id is not None:
+            target = units[unit.successor_id]
+            mapped.add(uid)
+        prov_code[uid] = target.code
+    commune_code = {uid: (u.code if u.level == "commune" else "") for uid, u in units.items()}
+    centres = _lookup(ServiceCentre)
+    fields = _lookup(ProcedureField)
+    offset = _utc_offset_seconds(period.start_date)
+    t = raw["t"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
+    days = ((t + offset) // 86400).astype("datetime64[D]").astype(str)
+    province_id = raw["province_id"].astype(np.int64)
+    data = pd.DataFrame({
+        "response_id": raw["response_id"].astype(str).str.lower(),
+        "province_code": province_id.map(prov_code).astype(str),
+        "commune_code": raw["unit_id"].astype(np.int64).map(commune_code).astype(str),
+        "centre_code": raw["centre_id"].astype(np.int64).map(centres).astype(str),
+        "field_code": raw["field_id"].map(fields).fillna("").astype(str),
+        "channel": raw["channel"].astype(str),
+        "day": days,
+        "unit_key": "u" + raw["unit_id"].astype(np.int64).astype(str),
+    })
+    data["psu_day"] = data["centre_code"] + "/" + data["day"]
+    data["flags"] = _flags(period, data["response_id"])
+    order = np.argsort(data["response_id"].to_numpy(), kind="stable")
+    data = data.iloc[order].reset_index(drop=True)
+    codes = codes[order]
+    values = codes.astype(np.float32)
+    values[(codes == 0) | (codes == NA_CODE)] = np.nan
+    item_frame = pd.DataFrame(values, columns=items)
+    data = pd.concat([data, item_frame], axis=1)
+    reagg = int(province_id.isin(mapped).sum())
+    return AnalysisTable(data=data, items=items, codes=codes, reaggregated=reagg)
+
+
+def _flags(period: Period, ids: pd.Series) -> pd.Series:
+    rows = db.session.execute(
+        select(QualityFlag.response_id, QualityFlag.code)
+        .join(Response, Response.id == QualityFlag.response_id)
+        .where(*period_filter(period)).order_by(QualityFlag.response_id, QualityFlag.code)
+    ).all()
+    joined: dict[str, list[str]] = {}
+    for rid, code in rows:
+        joined.setdefault(str(rid).lower(), []).append(code)
+    if not joined:
+        return pd.Series("", index=ids.index)
+    return ids.map({k: ";".join(v) for k, v in joined.items()}).fillna("")
+
+
+def table_hash(table: AnalysisTable, frame: pd.DataFrame) -> str:
+    """SHA-256 of the canonical analysis table and frame: same inputs, same hash.
+
+    Rows are sorted by response id (done in :func:`load_table`); every column is hashed as
+    text in a fixed order, items as their 0-6 codes; the frame cells sorted by centre, field.
+    """
+    h = hashlib.sha256()
+    h.update(b"sipas-analysis-table/1\n")
+    h.update(("\x1f".join(table.items) + "\n").encode())
+    for col in ("response_id", "province_code", "commune_code", "centre_code", "field_code",
+                "channel", "day", "flags"):
+        h.update(col.encode() + b"\x1e")
+        h.update("\x1f".join(table.data[col].tolist()).encode())
+    h.update(np.ascontiguousarray(table.codes).tobytes())
+    f = frame.sort_values(["centre", "field"]).reset_index(drop=True)
+    h.update(b"frame\x1e")
+    for row in f[["centre", "field", "dossiers"]].itertuples(index=False):
+        h.update(f"{row[0]}\x1f{row[1]}\x1f{int(row[2])}\n".encode())
+    return h.hexdigest()
+
+
+__all__ = ["AnalysisTable", "load_table", "table_hash", "utc_bound"]

@@ -1,0 +1,123 @@
+"""Analysis runs end to end on the demo data (SQLite and PostgreSQL): results for every level,
+frozen and reproducible, failures stored on the run, publishing audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, update
+
+RESULT_FIELDS = ("level", "unit_code", "province_code", "statistic", "variable", "estimate",
+                 "se", "ci_low", "ci_high", "df", "deff", "n", "n_eff", "flag", "reason",
+                 "rank", "rank_low", "rank_high", "rank_of", "diff_rest", "diff_low",
+                 "diff_high", "p_value", "p_holm", "below")
+
+
+@pytest.fixture
+def period_code(app: Flask) -> str:
+    from surveyapp.services import run_demo
+
+    with app.app_context():
+        return run_demo.demo_period(responses=300).code
+
+
+def _run(app: Flask, code: str, design: dict | None = None) -> int:
+    from surveyapp.services import frames, runs
+
+    with app.app_context():
+        run = runs.run_now(frames.get_period(code), design)
+        return run.id
+
+
+def _rows(app: Flask, run_id: int) -> list[tuple]:
+    from surveyapp.extensions import db
+    from surveyapp.models import RunResult
+
+    with app.app_context():
+        results = db.session.scalars(select(RunResult).where(RunResult.run_id == run_id)
+                                     .order_by(RunResult.level, RunResult.unit_code,
+                                               RunResult.variable)).all()
+        return [tuple(getattr(r, f) for f in RESULT_FIELDS) for r in results]
+
+
+def test_run_now_gives_every_level(app: Flask, period_code: str) -> None:
+    from surveyapp.extensions import db
+    from surveyapp.models import AnalysisRun, RunResult
+
+    run_id = _run(app, period_code)
+    with app.app_context():
+        run = db.session.get(AnalysisRun, run_id)
+        assert run.status == "done", run.error
+        assert run.progress == 1.0
+        assert run.n_responses == 300
+        assert len(run.input_hash) == 64
+        assert run.code_version.startswith("0.")
+        assert run.design["strata"] == "cell"
+        assert run.design["psu"] == "centre_day"
+        assert run.excluded["flag:honeypot"] >= 0
+        assert run.diagnostics["weights"]["deff"] >= 1.0
+        levels = dict(db.session.execute(
+            select(RunResult.level, func.count(func.distinct(RunResult.unit_code)))
+            .where(RunResult.run_id == run_id).group_by(RunResult.level)).all())
+        assert levels == {"country": 1, "province": 3, "commune": 8, "centre": 11}
+        sipas = db.session.scalar(select(RunResult).where(
+            RunResult.run_id == run_id, RunResult.level == "country",
+            RunResult.variable == "SIPAS"))
+        assert 0 < sipas.ci_low < sipas.estimate < sipas.ci_high < 1
+        assert sipas.unit_code == "VN"
+        assert sipas.province_code is None
+        ranked = db.session.scalars(select(RunResult).where(
+            RunResult.run_id == run_id, RunResult.level == "province",
+            RunResult.variable == "SIPAS")).all()
+        assert all(r.diff_rest is not None and r.p_holm is not None for r in ranked)
+        assert all(r.rank is None or r.rank_low <= r.rank <= r.rank_high for r in ranked)
+
+
+def test_same_inputs_same_numbers_changed_input_new_hash(app: Flask, period_code: str) -> None:
+    from surveyapp.extensions import db
+    from surveyapp.models import AnalysisRun, Answer
+
+    first, second = _run(app, period_code), _run(app, period_code)
+    assert _rows(app, first) == _rows(app, second)
+    with app.app_context():
+        h1 = db.session.get(AnalysisRun, first).input_hash
+        assert db.session.get(AnalysisRun, second).input_hash == h1
+        answer = db.session.scalars(select(Answer).where(Answer.value == 5).limit(1)).one()
+        db.session.execute(update(Answer).where(Answer.response_id == answer.response_id,
+                                                Answer.item_id == answer.item_id)
+                           .values(value=1))
+        db.session.commit()
+    third = _run(app, period_code)
+    with app.app_context():
+        assert db.session.get(AnalysisRun, third).input_hash != h1
+    assert _rows(app, third) != _rows(app, first)
+
+
+def test_run_without_frame_fails_with_a_reason(app: Flask) -> None:
+    from surveyapp.extensions import db
+    from surveyapp.models import AnalysisRun
+    from surveyapp.services import run_demo
+
+    with app.app_context():
+        code = run_demo.demo_period(responses=50, frame=False).code
+    run_id = _run(app, code)
+    with app.app_context():
+        run = db.session.get(AnalysisRun, run_id)
+        assert run.status == "failed"
+        assert run.error.startswith("no_frame|")
+
+
+def test_run_without_responses_fails(app: Flask) -> None:
+    from surveyapp.extensions import db
+    from surveyapp.models import AnalysisRun
+    from surveyapp.services import frames
+
+    with app.app_context():
+        frames.create_period("2024-Q1", "Quý 1/2024", "Q1 2024", dt.date(2024, 1, 1),
+                             dt.date(2024, 4, 1))
+        db.session.commit()
+    run_id = _run(app, "2024-Q1")
+    with app.app_context():
+        assert db.session.get(AnalysisRun, run_id).error.startswith("no_responses|")
