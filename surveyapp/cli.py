@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
                     kiosk_revoke_cmd, links_cmd, export_cmd, create_user_cmd, backup_cmd,
                     restore_cmd, translate):
         app.cli.add_command(command)
+    register_stats_commands(app)
 
 
 def main() -> None:
@@ -251,3 +252,11 @@ def restore_cmd(source: Path, yes: bool) -> None:
     n_resp, n_ans, digest = responses_checksum()
     click.echo(f"restored from {source}: {n_resp} responses, {n_ans} answers, "
                f"sha256 {digest[:16]}")
+
+
+def register_stats_commands(app: Flask) -> None:
+    """Statistician workflow commands (period-create, import-frame, run, worker, publish)."""
+    from surveyapp.stats.commands import COMMANDS
+
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
 
 from surveyapp.extensions import db
@@ -38,11 +39,12 @@ def create_period(code: str, label_vi: str, label_en: str, start: dt.date, end: 
     """Add a period (``end`` exclusive) and audit it; the caller commits."""
     code = code.strip()
     if not PERIOD_CODE.fullmatch(code):
-        raise PeriodError("The period code must look like 2026-Q1, 2026-H1, 2026-M03 or 2026")
+        raise PeriodError(_l("The period code must look like 2026-Q1, 2026-H1, 2026-M03 or "
+                             "2026"))
     if end <= start:
-        raise PeriodError("The end date must be after the start date")
+        raise PeriodError(_l("The end date must be after the start date"))
     if get_period(code) is not None:
-        raise PeriodError("A period with this code already exists")
+        raise PeriodError(_l("A period with this code already exists"))
     period = Period(code=code, label_vi=label_vi.strip() or code,
                     label_en=label_en.strip() or code, start_date=start, end_date=end)
     db.session.add(period)

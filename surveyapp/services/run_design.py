@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from flask_babel import lazy_gettext as _l
 
 from analysis import SurveyDesign
 from analysis.calibration import poststratify
@@ -75,29 +76,31 @@ def normalise(options: dict[str, Any] | None) -> dict[str, Any]:
     given = dict(options or {})
     unknown = sorted(set(given) - set(DEFAULTS))
     if unknown:
-        raise DesignOptionError(f"Unknown design option(s): {', '.join(unknown)}")
+        raise DesignOptionError(_l("Unknown design option(s): %(names)s",
+                                   names=", ".join(unknown)))
     opts.update(given)
     for key, allowed in (("weights", WEIGHTS), ("strata", STRATA), ("psu", PSUS),
                          ("calibration", CALIBRATIONS), ("lonely_psu", LONELY),
                          ("ci", CI_METHODS), ("geography", GEOGRAPHIES)):
         if opts[key] not in allowed:
-            raise DesignOptionError(f"Design option {key} must be one of {', '.join(allowed)}")
+            raise DesignOptionError(_l("Design option %(key)s must be one of %(allowed)s",
+                                       key=key, allowed=", ".join(allowed)))
     try:
         opts["level"] = float(opts["level"])
         opts["min_cell_responses"] = int(opts["min_cell_responses"])
     except (TypeError, ValueError):
-        raise DesignOptionError("Design options level and min_cell_responses must be "
-                                "numbers") from None
+        raise DesignOptionError(_l("The confidence level and the smallest cell size must be "
+                                   "numbers")) from None
     if not 0.5 <= opts["level"] < 1:
-        raise DesignOptionError("The confidence level must be between 0.5 and 1")
+        raise DesignOptionError(_l("The confidence level must be between 0.5 and 1"))
     if not 1 <= opts["min_cell_responses"] <= 1000:
-        raise DesignOptionError("min_cell_responses must be between 1 and 1000")
+        raise DesignOptionError(_l("The smallest cell size must be between 1 and 1000"))
     opts["fpc"] = bool(opts["fpc"])
     if isinstance(opts["exclude_flags"], str):
         opts["exclude_flags"] = [f for f in opts["exclude_flags"].split(",") if f]
     opts["exclude_flags"] = sorted({str(f).strip() for f in opts["exclude_flags"]})
     if opts["psu"] == "centre" and opts["strata"] in ("cell", "centre"):
-        raise DesignOptionError("With centres as PSUs the strata must be provinces or none")
+        raise DesignOptionError(_l("With centres as PSUs the strata must be provinces or none"))
     if opts["weights"] == "equal" and (opts["fpc"] or opts["calibration"] != "none"):
         opts["fpc"], opts["calibration"] = False, "none"  # both need the frame
     return opts
@@ -152,7 +155,7 @@ def build(table: AnalysisTable, frame: pd.DataFrame, opts: dict[str, Any]) -> Bu
     rows["w"] = w[keep]
     rows["cell"] = cell[keep]
     if rows.empty:
-        raise DesignOptionError("No usable response is left to analyse")
+        raise DesignOptionError(_l("No usable response is left to analyse"))
     strata_col = {"cell": "cell", "centre": "centre_code", "province": "province_code",
                   "none": None}[opts["strata"]]
     psu_col = {"centre_day": "psu_day", "centre": "centre_code", "respondent": None}[opts["psu"]]

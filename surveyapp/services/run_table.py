@@ -214,6 +214,18 @@ def _flags(period: Period, ids: pd.Series) -> pd.Series:
     return ids.map({k: ";".join(v) for k, v in joined.items()}).fillna("")
 
 
+def period_counts(period: Period) -> tuple[int, dict[str, int]]:
+    """Responses in the period and quality-flag counts by code (for the design page)."""
+    n = db.session.scalar(select(func.count()).select_from(Response)
+                          .where(*period_filter(period))) or 0
+    flags = db.session.execute(
+        select(QualityFlag.code, func.count())
+        .join(Response, Response.id == QualityFlag.response_id)
+        .where(*period_filter(period)).group_by(QualityFlag.code).order_by(QualityFlag.code)
+    ).all()
+    return int(n), {code: int(c) for code, c in flags}
+
+
 def table_hash(table: AnalysisTable, frame: pd.DataFrame) -> str:
     """SHA-256 of the canonical analysis table and frame: same inputs, same hash.
 
@@ -235,4 +247,4 @@ def table_hash(table: AnalysisTable, frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-__all__ = ["AnalysisTable", "load_table", "table_hash", "utc_bound"]
+__all__ = ["AnalysisTable", "load_table", "period_counts", "table_hash", "utc_bound"]

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from analysis.errors import SurveyError
@@ -96,8 +97,8 @@ def create_run(period: Period, design: dict[str, Any] | None = None,
     """Queue a run (design checked and defaults filled in now); audited; committed."""
     opts = run_design.normalise(design)
     if opts["geography"] == "2008" and period.end_date > REFORM_DATE:
-        raise run_design.DesignOptionError(
-            "The 63-province geography is only for periods that end before 1 July 2025")
+        raise run_design.DesignOptionError(_l(
+            "The 63-province geography is only for periods that end before 1 July 2025"))
     run = AnalysisRun(period_id=period.id, status="queued", progress=0.0,
                       progress_note="queued", created_at=utcnow(),
                       created_by_id=getattr(user, "id", None), design=opts,
@@ -276,7 +277,7 @@ class PublishError(ValueError):
 
 def publish(run: AnalysisRun, user: Any = None) -> None:
     if run.status != "done":
-        raise PublishError("Only a finished run can be published")
+        raise PublishError(_l("Only a finished run can be published"))
     if run.published:
         return
     run.published, run.published_at = True, utcnow()
