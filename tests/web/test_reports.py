@@ -39,12 +39,14 @@ def test_province_dashboard_shows_latest_published_period(province_client: Flask
     assert "2026 – quý 2" not in html
     for name in CONTENT_NAMES_VI:
         assert name in html
-    assert "KTC 95%" in html and "%%" not in html
+    assert "KTC 95%" in html
+    assert "%%" not in html
     # caveats: platform convention and self-selection
     assert "quy ước của hệ thống này" in html
     assert "không phải cuộc khảo sát SIPAS của Bộ Nội vụ" in html
     # communes ranked with rank intervals, the weak one marked below the province
-    assert "Phường Ba Đình" in html and "Xã Đông Anh" in html
+    assert "Phường Ba Đình" in html
+    assert "Xã Đông Anh" in html
     assert re.search(r"\d+–\d+ trên \d+", html)
     assert "Thấp hơn có ý nghĩa thống kê so với phần còn lại của tỉnh" in html
     # change from the previous published period, with drivers
@@ -66,7 +68,8 @@ def test_suppressed_commune_shows_reason_never_a_number(province_client: FlaskCl
     row = table[table.index("Xã Thạch Thất"):]
     row = row[: row.index("</tr>")]
     assert "Không công bố" in row
-    assert "Cỡ mẫu hiệu dụng" in row and "thấp hơn 30" in row
+    assert "Cỡ mẫu hiệu dụng" in row
+    assert "thấp hơn 30" in row
     assert "%" not in row.replace("KTC 95%", "")  # no percentage, no interval
 
 
@@ -111,14 +114,16 @@ def test_charts_are_png_with_alt_text(province_client: FlaskClient, runs: dict[s
     assert again.data == resp.data  # cached per run
     html = province_client.get("/reports/").get_data(as_text=True)
     img = re.search(rf'<img[^>]+chart/{kind}\.png"[^>]*>', html)
-    assert img and re.search(r'alt="[^"]{40,}"', img.group(0))
+    assert img
+    assert re.search(r'alt="[^"]{40,}"', img.group(0))
 
 
 def test_statistician_picks_any_province_and_previews_unpublished(
         client: FlaskClient, staff: StaffInfo, runs: dict[str, RunInfo]) -> None:
     sign_in(client, staff.statistician)
     overview = client.get("/reports/").get_data(as_text=True)
-    assert "Hồ Chí Minh" in overview and "Hà Nội" in overview
+    assert "Hồ Chí Minh" in overview
+    assert "Hà Nội" in overview
     page = client.get("/reports/?unit=79")
     assert page.status_code == 200
     assert "Phường Sài Gòn" in page.get_data(as_text=True)
