@@ -1,19 +1,19 @@
 """Administration: units, centres, counters, kiosks, questionnaires, users, audit trail.
 
-Every route of this blueprint is for the ``admin`` role (checked once, in ``before_request``).
-Route modules are split by subject so that each stays small.
+Every route of this blueprint (its static files included) is for the ``admin`` role, checked
+once, in ``before_request``; the web tests enumerate ``app.url_map`` so a new admin route is
+covered automatically. Route modules are split by subject so that each stays small; the
+changes themselves (validation, audit event, commit) live in ``surveyapp/services/admin_*``.
 """
 
-from flask import Blueprint
+from flask import Blueprint, abort
 from flask_login import current_user
 
-bp = Blueprint("admin", __name__)
+bp = Blueprint("admin", __name__, static_folder="static", static_url_path="/static")
 
 
 @bp.before_request
 def _admins_only() -> object:
-    from flask import abort
-
     from surveyapp.access import login_manager
 
     if not current_user.is_authenticated:
@@ -23,4 +23,19 @@ def _admins_only() -> object:
     return None
 
 
-from surveyapp.admin import routes  # noqa: E402,F401
+@bp.context_processor
+def _helpers() -> dict[str, object]:
+    from surveyapp.admin.common import local_dt
+
+    return {"local_dt": local_dt}
+
+
+from surveyapp.admin import (  # noqa: E402,F401
+    audit,
+    centres,
+    kiosks,
+    questionnaires,
+    routes,
+    units,
+    users,
+)

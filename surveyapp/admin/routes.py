@@ -1,10 +1,31 @@
-"""Administration home page."""
+"""Administration home page: what there is to manage, with counts."""
 
 from flask import render_template
+from sqlalchemy import func, select
 
 from surveyapp.admin import bp
+from surveyapp.admin.common import utcnow
+from surveyapp.extensions import db
+from surveyapp.models import AdminUnit, AuditEvent, Kiosk, QuestionnaireVersion, ServiceCentre, User
+from surveyapp.services.admin_kiosks import SILENT_AFTER
+
+
+def _count(model: type, *where: object) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 @bp.get("/")
 def index() -> str:
-    return render_template("admin/index.html")
+    now = utcnow()
+    counts = {
+        "provinces": _count(AdminUnit, AdminUnit.level == "province"),
+        "communes": _count(AdminUnit, AdminUnit.level == "commune"),
+        "centres": _count(ServiceCentre, ServiceCentre.active.is_(True)),
+        "kiosks": _count(Kiosk, Kiosk.revoked_at.is_(None)),
+        "silent": _count(Kiosk, Kiosk.revoked_at.is_(None),
+                         Kiosk.last_heartbeat_at < now - SILENT_AFTER),
+        "versions": _count(QuestionnaireVersion),
+        "users": _count(User, User.active.is_(True)),
+        "events": _count(AuditEvent),
+    }
+    return render_template("admin/index.html", counts=counts)

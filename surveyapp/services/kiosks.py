@@ -47,9 +47,13 @@ def new_kiosk_id() -> str:
 
 
 def register(
-    centre: ServiceCentre, counter: Counter | None = None, label: str = ""
+    centre: ServiceCentre, counter: Counter | None = None, label: str = "", *, commit: bool = True
 ) -> KioskCredentials:
-    """Create a kiosk for ``centre`` and return its one-time credentials."""
+    """Create a kiosk for ``centre`` and return its one-time credentials.
+
+    ``commit=False`` leaves the transaction open, so a caller (the admin pages) can add its
+    audit event and commit both together.
+    """
     token = secrets.token_urlsafe(32)
     kiosk_id = new_kiosk_id()
     while db.session.get(Kiosk, kiosk_id) is not None:  # pragma: no cover - 2**40 ids
@@ -59,13 +63,16 @@ def register(
         token_hash=hash_token(token), registered_at=utcnow(),
     )
     db.session.add(kiosk)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return KioskCredentials(id=kiosk_id, token=token, centre_code=centre.code)
 
 
-def revoke(kiosk: Kiosk) -> None:
+def revoke(kiosk: Kiosk, *, commit: bool = True) -> None:
+    """Switch a kiosk off; its token and device cookie stop working at once."""
     kiosk.revoked_at = utcnow()
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def get_active(kiosk_id: str) -> Kiosk | None:

@@ -146,6 +146,29 @@ def revise(
     return target
 
 
+def copy_to_draft(version: QuestionnaireVersion) -> QuestionnaireVersion:
+    """A new draft version with the same items as ``version`` (not committed).
+
+    Unlike ``revise`` the original keeps its status: the draft is edited first and only
+    replaces the active version when it is activated.
+    """
+    draft = _new_version(version.questionnaire, status="draft")
+    for it in version.items:
+        draft.items.append(Item(**_fields_of(it)))
+    return draft
+
+
+def activate(version: QuestionnaireVersion) -> list[QuestionnaireVersion]:
+    """Make ``version`` the one kiosks and phones show; the questionnaire's other active
+    versions are retired.  Returns the retired ones (not committed)."""
+    retired = [v for v in version.questionnaire.versions
+               if v.id != version.id and v.status == "active"]
+    for other in retired:
+        other.status = "retired"
+    version.status = "active"
+    return retired
+
+
 def install_guards() -> None:
     """Register the frozen-version guard once per process (called by ``create_app``)."""
     if not event.contains(Session, "before_flush", _guard_frozen):
