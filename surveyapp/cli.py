@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
                     restore_cmd, translate):
         app.cli.add_command(command)
     register_stats_commands(app)
+    app.cli.add_command(report_cmd)
 
 
 def main() -> None:
@@ -260,3 +261,17 @@ def register_stats_commands(app: Flask) -> None:
 
     for command in COMMANDS:
         app.cli.add_command(command)
+
+
+@click.command("report")
+@click.option("--run", "run_id", required=True, type=int, help="Analysis run id.")
+@click.option("--unit", "unit", required=True, help="Province code, e.g. 01.")
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "xlsx", "pdf"]))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--lang", default="vi", show_default=True, type=click.Choice(["vi", "en"]))
+@with_appcontext
+def report_cmd(run_id: int, unit: str, fmt: str, output: Path, lang: str) -> None:
+    """Write one province's report (the dashboard's CSV, XLSX or PDF file) for a run."""
+    from surveyapp.reports.cli import write_report
+
+    write_report(run_id, unit, fmt, output, lang)

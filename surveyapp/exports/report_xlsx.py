@@ -20,7 +20,7 @@ WIDTHS = {"level": 14, "unit_code": 10, "unit_name": 34, "variable": 9, "variabl
 
 def _sheet_names() -> list[tuple[str, str]]:
     return [("summary", _("Country and province")), ("communes", _("Communes")),
-            ("centres", _("Service centres")), ("criteria", _("Criteria"))]
+            ("centres", _("Centres")), ("criteria", _("Criteria"))]
 
 
 def write(report: ProvinceReport) -> bytes:

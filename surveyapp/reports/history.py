@@ -117,9 +117,15 @@ def _province_rows(run: AnalysisRun, code: str, variables: list[str], user: Any
     return {(r.level, r.variable): r for r in db.session.scalars(stmt)}
 
 
-def _questionnaire(run: AnalysisRun) -> str | None:
+def _questionnaire(run: AnalysisRun, user: Any) -> tuple[str, ...]:
+    """What was asked: the questionnaire named in the design, else the criteria measured."""
     design = run.design or {}
-    return design.get("questionnaire") or design.get("questionnaire_version")
+    named = design.get("questionnaire") or design.get("questionnaire_version")
+    if named:
+        return (str(named),)
+    stmt = results_visible(run, user).where(RunResult.level == "country",
+                                            RunResult.statistic == "criterion")
+    return tuple(sorted({r.variable for r in db.session.scalars(stmt)}))
 
 
 def history(report: ProvinceReport, user: Any = None) -> History:
@@ -158,7 +164,7 @@ def trend(report: ProvinceReport, user: Any = None) -> list[TrendPoint]:
         point = TrendPoint(run, prov, country)
         if points:
             last = points[-1].run
-            if _questionnaire(last) != _questionnaire(run):
+            if _questionnaire(last, user) != _questionnaire(run, user):
                 point.reasons.append("questionnaire")
             if bool(last.reaggregated) != bool(run.reaggregated):
                 point.reasons.append("reaggregated")

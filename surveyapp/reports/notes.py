@@ -53,7 +53,11 @@ def design_text(run: AnalysisRun) -> str:
     design = run.design or {}
     names = {"strata": _("strata"), "psu": _("primary sampling units"),
              "weights": _("weights"), "calibration": _("calibration"),
-             "ci_method": _("interval method"), "exclude_flags": _("excluded quality flags"),
+             "ci": _("interval method"), "ci_method": _("interval method"),
+             "level": _("confidence level"), "fpc": _("finite population correction"),
+             "min_cell_responses": _("smallest weighting cell"),
+             "geography": _("provincial geography"),
+             "exclude_flags": _("excluded quality flags"),
              "questionnaire": _("questionnaire"), "lonely_psu": _("single-PSU strata")}
     parts = [f"{names.get(k, k)}: {_design_value(v)}" for k, v in sorted(design.items())]
     return "; ".join(parts) if parts else "—"
@@ -62,7 +66,8 @@ def design_text(run: AnalysisRun) -> str:
 def method_notes(run: AnalysisRun, province_n: int | None, lang: str) -> list[tuple[str, str]]:
     """(heading, paragraph) pairs, in the reader's language (call under its locale)."""
     design = run.design or {}
-    method = CI_METHODS.get(str(design.get("ci_method", "logit")), str(design.get("ci_method")))
+    ci = str(design.get("ci") or design.get("ci_method") or "logit")
+    method = CI_METHODS.get(ci, ci)
     notes = [
         (_("Index definition"), convention_note()),
         (_("Who answered"), self_selection_note()),
