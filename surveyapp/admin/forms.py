@@ -12,7 +12,7 @@ from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from surveyapp.forms import BaseForm
 from surveyapp.models.users import ROLES
@@ -66,7 +66,9 @@ class CommuneForm(AdminForm):
     name_en = StringField(_l("Name in English"), validators=[_max(200)])
     kind = SelectField(_l("Kind"),
                        choices=[SelectChoice(k, COMMUNE_KIND_LABELS[k]) for k in COMMUNE_KINDS])
-    valid_from = DateField(_l("Valid from"), validators=[_required()])
+    # InputRequired, not DataRequired: an unreadable date keeps its own message
+    valid_from = DateField(_l("Valid from"), validators=[
+        InputRequired(message=_l("Please fill in this field."))])
     valid_to = DateField(_l("Valid until (exclusive; empty = still valid)"),
                          validators=[Optional()])
 

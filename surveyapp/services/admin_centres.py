@@ -93,7 +93,8 @@ def save_centre(data: CentreInput, today: dt.date,
     if data.kind not in CENTRE_KINDS:
         raise AdminError(_l("Please choose the kind of centre."), "kind")
     level = UNIT_LEVEL[data.kind]
-    unit = current_unit(data.unit_code, level, today) if data.unit_code.isdigit() else None
+    plain = data.unit_code.isascii() and data.unit_code.isdigit()
+    unit = current_unit(data.unit_code, level, today) if plain else None
     if unit is None:
         message = (_l("No province with code %(code)s is in force today.", code=data.unit_code)
                    if level == "province" else

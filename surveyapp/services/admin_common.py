@@ -78,7 +78,8 @@ class Page(Generic[T]):
 
 def page_number(raw: str | None) -> int:
     """``?page=`` as a positive integer; anything else is page 1 (never a 500)."""
-    return int(raw) if raw and raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+    ok = raw is not None and raw.isascii() and raw.isdigit() and 0 < len(raw) < 7
+    return int(raw) if ok and int(raw) > 0 else 1  # type: ignore[arg-type]
 
 
 def paginate(stmt: Select[Any], page: int, per_page: int = PER_PAGE) -> Page[Any]:

@@ -23,7 +23,7 @@ from surveyapp.services import audit
 from surveyapp.services.admin_common import AdminError, changed, commit, snapshot
 
 COMMUNE_KINDS = ("xa", "phuong", "dac-khu")
-COMMUNE_CODE = re.compile(r"\d{5}")
+COMMUNE_CODE = re.compile(r"[0-9]{5}")  # ASCII digits only (\d also accepts "１２３４５")
 UNIT_FIELDS = ("code", "level", "name_vi", "name_en", "kind", "valid_from", "valid_to")
 #: Geographies offered on the province list: in force today, or the 63 before the reform.
 GEOGRAPHIES = ("current", "before-2025", "all")
