@@ -67,9 +67,11 @@ MESSAGES = {
     "too_many": _l("… and %(n)s more problems not listed."),
 }
 MAX_DOSSIERS = 10_000_000
-_MAGIC = ((b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xff\xd8\xff",
-          "a JPEG image"), (b"GIF8", "a GIF image"), (b"\xd0\xcf\x11\xe0",
-          "an old Excel .xls workbook"), (b"PK\x03\x04", "a ZIP archive"))
+_MAGIC = ((b"\x89PNG", _l("a PNG image")), (b"%PDF", _l("a PDF document")),
+          (b"\xff\xd8\xff", _l("a JPEG image")), (b"GIF8", _l("a GIF image")),
+          (b"\xd0\xcf\x11\xe0", _l("an old Excel .xls workbook")),
+          (b"PK\x03\x04", _l("a ZIP archive")))
+_BINARY = _l("binary data")
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ class Problem:
     params: dict[str, Any] = field(default_factory=dict)
 
     def message(self) -> str:
-        return str(MESSAGES[self.code]) % self.params if self.params else str(
-            MESSAGES[self.code])
+        params = {k: str(v) for k, v in self.params.items()}  # lazy strings translate here
+        return str(MESSAGES[self.code]) % params if params else str(MESSAGES[self.code])
 
 
 @dataclass
@@ -115,13 +117,13 @@ def read_rows(content: bytes, filename: str) -> tuple[list[tuple[int, list[Any]]
         if not is_zip:
             return [], [Problem(None, "not_table", {"kind": _kind(content)})]
         return _xlsx_rows(content)
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")) or content[:200].count(b"\x00") > 20:
-        return [], [Problem(None, "utf16")]
     for magic, kind in _MAGIC:
         if content.startswith(magic):
             return [], [Problem(None, "not_table", {"kind": kind})]
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")) or content[:200].count(b"\x00") > 20:
+        return [], [Problem(None, "utf16")]
     if b"\x00" in content[:4096]:
-        return [], [Problem(None, "not_table", {"kind": "binary data"})]
+        return [], [Problem(None, "not_table", {"kind": _BINARY})]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -134,7 +136,7 @@ def read_rows(content: bytes, filename: str) -> tuple[list[tuple[int, list[Any]]
 
 
 def _kind(content: bytes) -> str:
-    return next((kind for magic, kind in _MAGIC if content.startswith(magic)), "binary data")
+    return next((kind for magic, kind in _MAGIC if content.startswith(magic)), _BINARY)
 
 
 def _xlsx_rows(content: bytes) -> tuple[list[tuple[int, list[Any]]], list[Problem]]:

@@ -144,7 +144,8 @@ def execute(run_id: int) -> AnalysisRun:
         if isinstance(exc, RunFailure):
             code, detail = exc.code, exc.detail
         elif isinstance(exc, (SurveyError, run_design.DesignOptionError)):
-            code, detail = "design", str(exc)
+            with current_app.test_request_context():  # lazy messages need a locale
+                code, detail = "design", str(exc)
         else:
             log.exception("analysis run %s failed", run_id)
             code, detail = "internal", f"{type(exc).__name__}: {exc}"

@@ -19,6 +19,14 @@ from flask.cli import with_appcontext
 from surveyapp.extensions import db
 
 
+def _text(message: object) -> str:
+    """Render a (lazy) translated message outside a request: in Vietnamese, the default."""
+    from flask import current_app
+
+    with current_app.test_request_context():
+        return message.message() if hasattr(message, "message") else str(message)
+
+
 def _period(code: str):  # noqa: ANN202 - returns a Period
     from surveyapp.services import frames
 
@@ -63,7 +71,7 @@ def period_create_cmd(code: str, start: str | None, end: str | None, label_vi: s
         db.session.commit()
     except frames.PeriodError as exc:
         db.session.rollback()
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_text(exc)) from None
     click.echo(f"period {period.code}: {period.start_date} .. {period.end_date} (exclusive)")
 
 
@@ -78,12 +86,12 @@ def import_frame_cmd(file: Path, code: str) -> None:
 
     period = _period(code)
     if file.stat().st_size > frames_io.MAX_BYTES:
-        raise click.ClickException(frames_io.Problem(None, "too_large", {
-            "mb": frames_io.MAX_BYTES // 2**20}).message())
+        raise click.ClickException(_text(frames_io.Problem(None, "too_large", {
+            "mb": frames_io.MAX_BYTES // 2**20})))
     parsed, stats = frames_io.import_frame(period, file.read_bytes(), file.name)
     if stats is None:
         for p in parsed.problems:
-            click.echo(f"row {p.row}: {p.message()}" if p.row else p.message(), err=True)
+            click.echo(f"row {p.row}: {_text(p)}" if p.row else _text(p), err=True)
         raise click.ClickException(f"{len(parsed.problems)} problem(s); nothing was stored")
     click.echo(f"frame {period.code}: {stats.cells} cells, {stats.centres} centres, "
                f"{stats.dossiers} dossiers")
@@ -116,7 +124,7 @@ def run_analysis_cmd(code: str, design_file: Path | None, wait: bool) -> None:
         design = json.loads(design_file.read_text(encoding="utf-8")) if design_file else None
         run = runs.create_run(period, design)
     except (ValueError, run_design.DesignOptionError) as exc:
-        raise click.ClickException(f"design: {exc}") from None
+        raise click.ClickException(f"design: {_text(exc)}") from None
     if not wait:
         click.echo(f"run {run.id} queued; `flask --app surveyapp worker` executes it")
         return
@@ -162,9 +170,33 @@ def publish_cmd(run_id: int, undo: bool) -> None:
     try:
         (runs.unpublish if undo else runs.publish)(run)
     except runs.PublishError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(_text(exc)) from None
     click.echo(f"run {run_id} {'unpublished' if undo else 'published'}")
 
 
 COMMANDS = (period_create_cmd, import_frame_cmd, demo_frame_cmd, run_analysis_cmd, worker_cmd,
             publish_cmd)
+
+
+@click.command("run-table")
+@click.option("--run", "run_id", required=True, type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@with_appcontext
+def run_table_cmd(run_id: int, output: Path) -> None:
+    """Write a finished run's analysis table (weights, strata, PSUs, fpc) as CSV and print the
+    `python -m analysis` command that reproduces its numbers."""
+    from surveyapp.models import AnalysisRun
+    from surveyapp.services import run_export
+
+    run = db.session.get(AnalysisRun, run_id)
+    if run is None or run.status != "done":
+        raise click.BadParameter(f"no finished run {run_id}", param_hint="--run")
+    try:
+        cmd = run_export.export(run, output)
+    except run_export.StaleRun as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {output}")
+    click.echo(cmd)
+
+
+COMMANDS = (*COMMANDS, run_table_cmd)
