@@ -4,4 +4,5 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from surveyapp.api import routes  # noqa: E402,F401  (registers the views on bp)
+# registers the views on bp: device uploads (routes) and read-only results for staff (results)
+from surveyapp.api import results, routes  # noqa: E402,F401

@@ -12,7 +12,7 @@ import re
 from flask import Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 
-from surveyapp.access import province_code, role_required
+from surveyapp.access import province_code, require_province, role_required
 from surveyapp.charts import ChartCache
 from surveyapp.i18n import current_lang
 from surveyapp.reports import bp, data, fmt
@@ -49,7 +49,9 @@ def dashboard() -> str:
     else:
         return render_template("reports/dashboard.html", report=None, runs=[], provinces=[])
     own = province_code()
-    code = own or (_unit_or_404(unit_arg) if unit_arg else None)
+    if unit_arg is not None:
+        require_province(_unit_or_404(unit_arg))  # a province user naming another: 404
+    code = own or unit_arg
     if code is None:
         provinces = data.provinces_in(run, lang)
         return render_template("reports/overview.html", run=run, runs=runs,
