@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 
 from surveyapp.extensions import db
 from surveyapp.services.accounts import utcnow
-from surveyapp.services.admin_common import AdminError
+from surveyapp.services.admin_common import AdminError, clean
 from surveyapp.services.links import local_today
 
 M = TypeVar("M")
@@ -27,8 +27,8 @@ def get_or_404(model: type[M], ident: Any) -> M:
 
 
 def text(form: FlaskForm, name: str) -> str:
-    """A form field's value, stripped (None becomes "")."""
-    return (form[name].data or "").strip()
+    """A form field's value as one clean line (see ``admin_common.clean``)."""
+    return clean(form[name].data)
 
 
 def refused(form: FlaskForm, err: AdminError) -> None:

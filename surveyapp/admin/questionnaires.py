@@ -14,7 +14,7 @@ from surveyapp.admin.forms import ConfirmForm, ItemsForm
 from surveyapp.extensions import db
 from surveyapp.models import QuestionnaireVersion
 from surveyapp.services import admin_questionnaires
-from surveyapp.services.admin_common import AdminError
+from surveyapp.services.admin_common import AdminError, clean
 
 
 @bp.get("/questionnaires")
@@ -40,7 +40,7 @@ def _submitted_items(version: QuestionnaireVersion) -> dict[int, dict[str, Any]]
         for name in ("text_vi", "text_en"):
             raw = request.form.get(f"{name}_{item.id}")
             if raw is not None:
-                fields[name] = " ".join(raw.split())
+                fields[name] = clean(raw)
         out[item.id] = fields
     return out
 

@@ -17,7 +17,7 @@ from surveyapp.models import User
 from surveyapp.models.users import ROLES
 from surveyapp.services import admin_centres, admin_users
 from surveyapp.services.accounts import MIN_PASSWORD_LENGTH
-from surveyapp.services.admin_common import AdminError, page_number, paginate
+from surveyapp.services.admin_common import AdminError, clean, page_number, paginate
 from surveyapp.services.admin_users import UserInput
 
 STATUSES = ("all", "active", "inactive")
@@ -32,7 +32,7 @@ def _province_choices(form: UserForm) -> None:
 
 def _input(form: UserForm) -> UserInput:
     return UserInput(display_name=text(form, "display_name"), role=form.role.data or "",
-                     province_code=(form.province.data or "").strip())
+                     province_code=clean(form.province.data))
 
 
 @bp.get("/users")

@@ -22,6 +22,7 @@ from sqlalchemy import Select, select
 from surveyapp.exports.writers import write_csv
 from surveyapp.extensions import db
 from surveyapp.models import AuditEvent
+from surveyapp.services.admin_common import clean
 
 EXPORT_COLUMNS = ["id", "at_local", "username", "action", "object_type", "object_id",
                   "before", "after", "note"]
@@ -44,7 +45,7 @@ class AuditFilter:
         bad: list[str] = []
 
         def text(name: str) -> str:
-            return (args.get(name) or "").strip()[:FILTER_MAX]
+            return clean(args.get(name))[:FILTER_MAX]
 
         def day(name: str) -> dt.date | None:
             raw = text(name)

@@ -9,6 +9,7 @@ anything is written), apply the change, ``audit.record`` it with before/after sn
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,14 @@ class AdminError(ValueError):
         super().__init__(str(message))
         self.message = message
         self.field = field
+
+
+def clean(text: str | None) -> str:
+    """One line of user text: control characters (NUL, which PostgreSQL refuses, tabs, line
+    breaks) become spaces, runs of spaces one, ends stripped."""
+    if not text:
+        return ""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in text).split())
 
 
 def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:

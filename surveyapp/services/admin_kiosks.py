@@ -16,6 +16,7 @@ from sqlalchemy import Select, or_, select
 
 from surveyapp.extensions import db
 from surveyapp.models import AdminUnit, Counter, Kiosk, ServiceCentre
+from surveyapp.models.centres import is_code
 from surveyapp.services import audit, kiosks
 from surveyapp.services.admin_common import AdminError, commit
 from surveyapp.services.kiosks import KioskCredentials
@@ -82,6 +83,9 @@ def register(centre_code: str, counter_code: str, label: str) -> KioskCredential
         raise AdminError(_l("Centre %(code)s is deactivated; reactivate it first.",
                             code=centre_code), "centre")
     counter = None
+    if counter_code and not is_code(counter_code):
+        raise AdminError(_l("Centre %(centre)s has no active counter with code %(code)s.",
+                            centre=centre_code, code=counter_code), "counter")
     if counter_code:
         counter = db.session.scalar(select(Counter).where(Counter.centre_id == centre.id,
                                                           Counter.code == counter_code))

@@ -31,6 +31,7 @@ from surveyapp.services.accounts import (
 from surveyapp.services.admin_common import AdminError, commit, snapshot
 
 USERNAME = re.compile(r"[a-z0-9._-]{1,80}")
+PROVINCE_CODE = re.compile(r"[0-9]{2}")
 PASSWORD_MAX = 200
 
 
@@ -61,7 +62,8 @@ def _check_role(data: UserInput) -> None:
         raise AdminError(_l("Please choose a role."), "role")
     if data.role == "province" and not data.province_code:
         raise AdminError(_l("A province user needs a province."), "province")
-    if data.role == "province" and current_province(data.province_code) is None:
+    if data.role == "province" and (not PROVINCE_CODE.fullmatch(data.province_code)
+                                    or current_province(data.province_code) is None):
         raise AdminError(_l("No province with code %(code)s is in force today.",
                             code=data.province_code), "province")
 

@@ -178,3 +178,13 @@ def test_wrong_kind_of_unit_is_404(app: Flask, staff: StaffInfo) -> None:
     assert client.get(f"/admin/units/{commune.id}/communes/new").status_code == 404
     assert client.get("/admin/units/999999").status_code == 404
     assert client.get(f"/admin/units/{commune.id}").status_code == 302  # to its edit page
+
+
+def test_control_characters_are_cleaned_not_stored(app: Flask, staff: StaffInfo) -> None:
+    """NUL (which PostgreSQL refuses), tabs and line breaks in a name become single spaces."""
+    client = signed_in(app, staff.admin)
+    resp = post(client, f"/admin/units/{province_id(app)}/communes/new",
+                VALID | {"name_vi": " Xã\x00Mới\t\r\nA  ", "name_en": "New\x00"})
+    assert resp.status_code == 303
+    [unit] = _communes(app, "00092")
+    assert (unit.name_vi, unit.name_en) == ("Xã Mới A", "New")

@@ -60,7 +60,9 @@ def test_create_province_user_who_can_then_sign_in(app: Flask, staff: StaffInfo)
     ({"username": ""}, "Vui lòng điền thông tin này"),
     ({"province": ""}, "Tài khoản cấp tỉnh phải gắn với một tỉnh"),
     ({"province": "02"}, "Không có tỉnh, thành phố nào mang mã 02"),  # merged in 2025
-    ({"province": "\x00"}, "Không có tỉnh, thành phố nào"),
+    ({"province": "\x00"}, "Tài khoản cấp tỉnh phải gắn với một tỉnh"),
+    ({"province": "0\x001"}, "Không có tỉnh, thành phố nào"),
+    ({"province": "１"}, "Không có tỉnh, thành phố nào"),
     ({"role": "superuser"}, "Lựa chọn không hợp lệ"),
 ])
 def test_bad_new_user_is_refused(app: Flask, staff: StaffInfo, change: dict[str, str],

@@ -48,6 +48,11 @@ def test_list_filters_by_user_action_object_and_local_dates(app: Flask,
     assert ids(**{"from": "2026-03-02"}) == {late}
     assert ids(**{"from": "2026-03-01", "to": "2026-03-01"}) == {early}
     assert ids(**{"to": "2026-02-28"}) == set()
+    for junk in ("user=%00", "action=%00x", "object_type=%00&object_id=%00", "page=%00"):
+        assert client.get(f"/admin/audit?{junk}").status_code == 200
+        csv_resp = client.get(f"/admin/audit.csv?{junk}")
+        assert csv_resp.status_code == 200
+        csv_resp.close()
     page = client.get("/admin/audit?from=31/12/2026&to=x").get_data(as_text=True)
     assert "Có ngày không đọc được nên đã bị bỏ qua" in page
     options = client.get("/admin/audit").get_data(as_text=True)
