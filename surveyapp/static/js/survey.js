@@ -1,5 +1,6 @@
 /* Progressive enhancement only: every page works without this file.
-   - kiosk idle reset: back to the start screen after data-idle seconds without a touch;
+   - kiosk idle reset: back to the start screen after data-idle seconds without a touch, and
+     at once when a kiosk survey page is reached by Back or reload;
    - auto-advance: after an answer, bring the next unanswered statement (or Next) into view;
    - no double submit: buttons are disabled once a form is sent (the server is idempotent). */
 (function () {
@@ -7,6 +8,16 @@
   var body = document.body;
   var idle = parseInt(body.getAttribute("data-idle") || "0", 10);
   var home = body.getAttribute("data-home");
+  // A kiosk page reached by Back or by a reload (which re-sends the previous citizen's form)
+  // goes straight to the start screen, hidden meanwhile: the next person sees none of it.
+  var entry = window.performance && performance.getEntriesByType &&
+    performance.getEntriesByType("navigation")[0];
+  if (idle > 0 && home && entry && (entry.type === "back_forward" || entry.type === "reload") &&
+      !body.classList.contains("step-start")) {
+    document.documentElement.style.visibility = "hidden";
+    window.location.replace(home);
+    return;
+  }
   if (idle > 0 && home) {
     var timer = null;
     var reset = function () {
