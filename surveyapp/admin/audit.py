@@ -10,6 +10,7 @@ from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from surveyapp.admin import bp
+from surveyapp.admin.audit_labels import action_label, object_url
 from surveyapp.admin.common import get_or_404, local_dt, utcnow
 from surveyapp.models import AuditEvent
 from surveyapp.services import admin_audit
@@ -22,7 +23,8 @@ def audit() -> str:
     flt, bad = AuditFilter.from_args(request.args)
     page = paginate(admin_audit.events(flt), page_number(request.args.get("page")))
     return render_template("admin/audit/list.html", page=page, flt=flt, bad=bad,
-                           choices=admin_audit.choices(), args=flt.args())
+                           choices=admin_audit.choices(), args=flt.args(),
+                           action_label=action_label, object_url=object_url)
 
 
 def pretty(value: Any) -> str:
@@ -40,7 +42,8 @@ def pretty(value: Any) -> str:
 def audit_event(event_id: int) -> str:
     event = get_or_404(AuditEvent, event_id)
     return render_template("admin/audit/detail.html", event=event,
-                           rows=admin_audit.diff(event), pretty=pretty)
+                           rows=admin_audit.diff(event), pretty=pretty,
+                           action_label=action_label, object_url=object_url)
 
 
 @bp.get("/audit.csv")

@@ -111,13 +111,24 @@ class UserForm(AdminForm):
                            validate_choice=False)
 
 
+_NEW_PASSWORD = {"autocomplete": "new-password"}  # browsers must not fill in the admin's own
+
+
 class NewUserForm(UserForm):
-    username = StringField(_l("User name"), validators=[_required(), _max(80)])
-    password = PasswordField(_l("Password"), validators=[_required(), _max(200)])
-    confirm = PasswordField(_l("Password again"), validators=[_required(), _max(200)])
+    username = StringField(_l("User name"), validators=[_required(), _max(80)],
+                           render_kw={"autocomplete": "off"})
+    # least privilege first: a slip of the mouse must not create an administrator
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES],
+                       default="province")
+    password = PasswordField(_l("Password"), validators=[_required(), _max(200)],
+                             render_kw=_NEW_PASSWORD)
+    confirm = PasswordField(_l("Password again"), validators=[_required(), _max(200)],
+                            render_kw=_NEW_PASSWORD)
 
 
 class PasswordForm(AdminForm):
-    password = PasswordField(_l("New password"), validators=[_required(), _max(200)])
-    confirm = PasswordField(_l("New password again"), validators=[_required(), _max(200)])
+    password = PasswordField(_l("New password"), validators=[_required(), _max(200)],
+                             render_kw=_NEW_PASSWORD)
+    confirm = PasswordField(_l("New password again"), validators=[_required(), _max(200)],
+                            render_kw=_NEW_PASSWORD)
 

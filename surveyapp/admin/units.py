@@ -27,7 +27,8 @@ def units() -> str:
     page = paginate(admin_units.provinces(geography, today()), page_number(
         request.args.get("page")), per_page=100)
     return render_template("admin/units/list.html", page=page, geography=geography,
-                           query=query, today=today())
+                           query=query, today=today(),
+                           predecessors=admin_units.predecessors(page.items))
 
 
 @bp.get("/units/<int:unit_id>")
@@ -39,7 +40,8 @@ def unit(unit_id: int) -> ResponseReturnValue:
     page = paginate(admin_units.communes_of(found), page_number(request.args.get("page")),
                     per_page=100)
     return render_template("admin/units/province.html", province=found, page=page,
-                           kinds=COMMUNE_KIND_LABELS, today=today())
+                           kinds=COMMUNE_KIND_LABELS, today=today(),
+                           predecessors=admin_units.predecessors([found]).get(found.id, []))
 
 
 def _commune_input(form: CommuneForm) -> CommuneInput:

@@ -8,6 +8,7 @@ anything is written), apply the change, ``audit.record`` it with before/after sn
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -42,6 +43,11 @@ def clean(text: str | None) -> str:
     if not text:
         return ""
     return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in text).split())
+
+
+def utc_text(at: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) time for the audit trail, unambiguous: ``2026-03-01T23:30:00Z``."""
+    return None if at is None else at.isoformat(timespec="seconds") + "Z"
 
 
 def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from surveyapp.extensions import db
 from surveyapp.models import AdminUnit, Counter, Kiosk, ServiceCentre
 from surveyapp.models.centres import is_code
 from surveyapp.services import audit, kiosks
-from surveyapp.services.admin_common import AdminError, commit
+from surveyapp.services.admin_common import AdminError, commit, utc_text
 from surveyapp.services.kiosks import KioskCredentials
 
 #: A kiosk that has sent heartbeats but none for this long is shown as silent.
@@ -52,7 +52,8 @@ def kiosk_state(kiosk: Kiosk) -> dict[str, Any]:
     """Audited fields of a kiosk (never the token or its digest)."""
     return {"id": kiosk.id, "centre": kiosk.centre.code,
             "counter": kiosk.counter.code if kiosk.counter else None, "label": kiosk.label,
-            "registered_at": kiosk.registered_at, "revoked_at": kiosk.revoked_at}
+            "registered_at": utc_text(kiosk.registered_at),
+            "revoked_at": utc_text(kiosk.revoked_at)}
 
 
 def fleet(province: AdminUnit | None, centre: ServiceCentre | None, status: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,17 @@ def provinces(geography: str, today: dt.date) -> Select[tuple[AdminUnit]]:
         stmt = stmt.where(AdminUnit.valid_from <= day).where(
             (AdminUnit.valid_to.is_(None)) | (AdminUnit.valid_to > day))
     return stmt.order_by(AdminUnit.code, AdminUnit.valid_from)
+
+
+def predecessors(units: Iterable[AdminUnit]) -> dict[int, list[AdminUnit]]:
+    """For each unit, the older units whose successor it is (e.g. Hà Giang → Tuyên Quang)."""
+    ids = [u.id for u in units]
+    out: dict[int, list[AdminUnit]] = {}
+    if ids:
+        for old in db.session.scalars(select(AdminUnit).where(AdminUnit.successor_id.in_(ids))
+                                      .order_by(AdminUnit.code)):
+            out.setdefault(old.successor_id, []).append(old)  # type: ignore[arg-type]
+    return out
 
 
 def communes_of(province: AdminUnit) -> Select[tuple[AdminUnit]]:

@@ -28,7 +28,7 @@ from surveyapp.services.accounts import (
     current_province,
     hash_password,
 )
-from surveyapp.services.admin_common import AdminError, commit, snapshot
+from surveyapp.services.admin_common import AdminError, commit, snapshot, utc_text
 
 USERNAME = re.compile(r"[a-z0-9._-]{1,80}")
 PROVINCE_CODE = re.compile(r"[0-9]{2}")
@@ -144,7 +144,7 @@ def set_active(user: User, actor: User, active: bool) -> bool:
 def reset_password(user: User, password: str, confirm: str) -> None:
     """Set a new password chosen by the admin; ends the user's sessions and any lockout."""
     _check_password(password, confirm)
-    before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
+    before = {"locked_until": utc_text(user.locked_until), "failed_logins": user.failed_logins}
     user.password_hash = hash_password(password)
     user.session_version += 1
     user.failed_logins, user.locked_until = 0, None
@@ -157,7 +157,7 @@ def unlock(user: User, now: dt.datetime) -> bool:
     """Lift a lockout early (the user remembered the password); False when not locked."""
     if not (user.locked_until and user.locked_until > now) and not user.failed_logins:
         return False
-    before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
+    before = {"locked_until": utc_text(user.locked_until), "failed_logins": user.failed_logins}
     user.failed_logins, user.locked_until = 0, None
     audit.record("user.unlock", "user", user.id, before=before,
                  after={"locked_until": None, "failed_logins": 0})

@@ -35,8 +35,9 @@ def test_province_list_shows_both_geographies_with_successors(app: Flask,
                                                               staff: StaffInfo) -> None:
     client = signed_in(app, staff.admin)
     current = client.get("/admin/units").get_data(as_text=True)
-    assert "Tuyên Quang" in current
-    assert "Hà Giang" not in current  # merged into Tuyên Quang on 2025-07-01
+    assert "Số dòng: 34" in current
+    tuyen_quang = current.split("<code>08</code>")[1].split("</tr>")[0]
+    assert "<code>02</code> Hà Giang" in tuyen_quang  # formed from Hà Giang and Tuyên Quang
     old = client.get("/admin/units?geo=before-2025").get_data(as_text=True)
     assert "Hà Giang" in old
     assert "2008-08-01 – 2025-07-01" in old

@@ -56,8 +56,11 @@ def test_list_filters_by_user_action_object_and_local_dates(app: Flask,
     page = client.get("/admin/audit?from=31/12/2026&to=x").get_data(as_text=True)
     assert "Có ngày không đọc được nên đã bị bỏ qua" in page
     options = client.get("/admin/audit").get_data(as_text=True)
-    assert "<option>kiosk.revoke</option>" in options  # filter menus from the data
-    assert "<option>thongke</option>" in options
+    assert '<option value="kiosk.revoke">Thu hồi kiosk</option>' in options  # from the data
+    assert '<option value="thongke">thongke</option>' in options
+    listed = client.get("/admin/audit?action=kiosk.revoke").get_data(as_text=True)
+    assert "Thu hồi kiosk" in listed  # actions shown as words, objects linked
+    assert 'href="/admin/kiosks/k-aaaaaaaa"' in listed
 
 
 def test_list_is_paginated_newest_first(app: Flask, staff: StaffInfo) -> None:
