@@ -202,12 +202,26 @@ def write(report: ProvinceReport) -> bytes:
     pdf.set_lang(lang)
     _title_page(pdf, report)
     _summary(pdf, report)
+    captions = {
+        "trend": _("Trend across published periods. A vertical dotted line marks a series "
+                   "break (new questionnaire or re-aggregated geography): values on its two "
+                   "sides are not directly comparable."),
+        "forest-communes": _("▼ significantly below the rest of the province (Holm-adjusted); "
+                             "* use with caution."),
+        "heatmap-communes": _("Hatched cells are not reliable enough to publish; * marks "
+                              "values to use with caution."),
+        "forest-centres": _("▼ significantly below the rest of the province (Holm-adjusted); "
+                            "* use with caution."),
+    }
     for kind in ("trend", "forest-communes", "heatmap-communes", "forest-centres"):
         if kind != "trend" and not (report.communes if "communes" in kind else report.centres):
             continue
         png = _chart(report, kind)
         pdf.add_page()
-        pdf.image(io.BytesIO(png), w=pdf.epw)
+        # fit the page: a province with a hundred communes draws a tall forest plot
+        pdf.image(io.BytesIO(png), w=pdf.epw, h=pdf.eph - 14, keep_aspect_ratio=True)
+        pdf.set_y(min(pdf.get_y(), pdf.h - pdf.b_margin - 12))
+        _p(pdf, captions[kind], 8)
     pdf.add_page()
     _unit_table(pdf, report, report.communes, _("Communes ranked"))
     _unit_table(pdf, report, report.centres, _("Service centres ranked"))

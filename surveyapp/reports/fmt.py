@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import math
 
+from babel import Locale
 from babel.numbers import format_decimal
 
-_LOCALE = {"vi": "vi_VN", "en": "en_US"}
+#: Parsed once, with their number symbols loaded, at import: one page formats hundreds of
+#: numbers, and a locale loaded lazily while several server threads format at once once gave
+#: a page with both decimal commas and points.
+_LOCALE = {"vi": Locale.parse("vi_VN"), "en": Locale.parse("en_US")}
+for _loc in _LOCALE.values():
+    _ = _loc.number_symbols
 
 
 def _ok(value: float | None) -> bool:
@@ -22,7 +28,7 @@ def pct(value: float | None, lang: str = "vi", digits: int = 1) -> str:
     if not _ok(value):
         return ""
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value * 100, pattern, locale=_LOCALE.get(lang, "vi_VN")) + "%"
+    return format_decimal(value * 100, pattern, locale=_LOCALE.get(lang, _LOCALE["vi"])) + "%"
 
 
 def pct_range(low: float | None, high: float | None, lang: str = "vi", digits: int = 1) -> str:
@@ -37,7 +43,7 @@ def points(value: float | None, lang: str = "vi", digits: int = 1) -> str:
     if not _ok(value):
         return ""
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    text = format_decimal(abs(value) * 100, pattern, locale=_LOCALE.get(lang, "vi_VN"))
+    text = format_decimal(abs(value) * 100, pattern, locale=_LOCALE.get(lang, _LOCALE["vi"]))
     return ("−" if value < 0 and text.strip("0,.") else "+") + text
 
 
@@ -45,7 +51,7 @@ def number(value: float | None, lang: str = "vi", digits: int = 0) -> str:
     if not _ok(value):
         return ""
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value, pattern, locale=_LOCALE.get(lang, "vi_VN"))
+    return format_decimal(value, pattern, locale=_LOCALE.get(lang, _LOCALE["vi"]))
 
 
 def p_value(value: float | None, lang: str = "vi") -> str:

@@ -149,3 +149,26 @@ def test_no_published_run_yet(client: FlaskClient, staff: StaffInfo) -> None:
     resp = client.get("/reports/")
     assert resp.status_code == 200
     assert "Chưa có kết quả nào được công bố" in resp.get_data(as_text=True)
+
+
+def test_dashboard_and_files_from_a_real_published_run(app: Flask, client: FlaskClient,
+                                                       staff: StaffInfo) -> None:
+    """The run pipeline (services.runs.run_now on demo responses) feeds the same pages."""
+    from surveyapp.services import run_demo, runs
+
+    with app.app_context():
+        period = run_demo.demo_period(responses=600, seed=11)
+        run = runs.run_now(period)
+        assert run.status == "done", run.error
+        runs.publish(run)
+        run_id = run.id
+    sign_in(client, staff.province)
+    html = client.get("/reports/").get_data(as_text=True)
+    assert "Chỉ số hài lòng – Hà Nội" in html
+    assert "Phường Ba Đình" in html
+    assert "Hồ Chí Minh" not in html
+    for fmt in ("csv", "xlsx", "pdf"):
+        resp = client.get(f"/reports/run/{run_id}/01/download.{fmt}")
+        assert resp.status_code == 200
+    for kind in ("trend", "forest-communes", "heatmap-centres"):
+        assert client.get(f"/reports/run/{run_id}/01/chart/{kind}.png").status_code == 200
