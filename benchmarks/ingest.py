@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's surveyapp, also for the in-process set-up
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 QUESTIONNAIRE = "sipas-2023.v1"
@@ -136,7 +137,7 @@ def start_gunicorn(env: dict[str, str], port: int, args: argparse.Namespace) -> 
            "--backlog", "2048", "--keep-alive", "5", "--log-level", "warning",
            "benchmarks.ingest:wsgi_app()"]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # each worker imports the whole app; slow on a busy box
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
@@ -145,6 +146,8 @@ def start_gunicorn(env: dict[str, str], port: int, args: argparse.Namespace) -> 
                     return proc
         except OSError:
             time.sleep(0.2)
+        if proc.poll() is not None:
+            break
     proc.terminate()
     raise RuntimeError("gunicorn did not start")
 
