@@ -6,9 +6,11 @@ Defaults (DESIGN.md §4, on-site ratings) and why:
 * ``weights = "frame"``: design weight = dossiers settled in the weighting cell / usable
   responses there (``analysis.frame_weights``, its collapsing rule with
   ``min_cell_responses = 5``);
-* ``strata = "cell"``: the final weighting cell (centre x procedure field, or the centre or
-  commune it was collapsed into) is the stratum: every centre takes part, so centres are not
-  sampled; weights are constant within a stratum;
+* ``strata = "cell"``: the final weighting cell (centre x procedure field, or the whole
+  centre it was collapsed into) is the stratum: every centre takes part, so centres are not
+  sampled; weights are constant within a stratum. A cell collapsed to its commune is split
+  by centre again (stratum = cell x centre), so strata always nest in centres -- which also
+  lets ``run_compare`` split unit-versus-rest contrasts exactly;
 * ``psu = "centre_day"``: answers given on one day at one centre share staff and queue, so
   they are clustered (nested in the stratum: ids are unique within strata);
 * ``fpc = True``: the stratum's sampling fraction ``f_h = n_h / sum_h w`` (usable responses
@@ -162,7 +164,10 @@ def build(table: AnalysisTable, frame: pd.DataFrame, opts: dict[str, Any]) -> Bu
     design_cols: dict[str, Any] = {"weights": "w", "nest": True,
                                    "lonely_psu": opts["lonely_psu"]}
     if strata_col is not None:
-        rows["_stratum"] = pd.factorize(rows[strata_col], sort=True)[0]
+        key = rows[strata_col]
+        if strata_col == "cell":  # a cell merged at commune level is split by centre again
+            key = key + "|" + rows["centre_code"]
+        rows["_stratum"] = pd.factorize(key, sort=True)[0]
         design_cols["strata"] = "_stratum"
     if psu_col is not None:
         rows["_psu"] = pd.factorize(rows[psu_col], sort=True)[0]

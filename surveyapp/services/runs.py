@@ -185,7 +185,8 @@ def _execute(run_id: int) -> None:
     timing["indices"] = time.perf_counter() - t
     _progress(run_id, 0.6, "comparisons and ranks")
     t = time.perf_counter()
-    rows = run_results.result_frame(result, built.design, opts["level"])
+    rows, how = run_results.result_frame(result, built.design, opts["level"],
+                                         opts["strata"])
     timing["compare"] = time.perf_counter() - t
     _progress(run_id, 0.85, "storing results")
     t = time.perf_counter()
@@ -199,6 +200,7 @@ def _execute(run_id: int) -> None:
     diagnostics["histogram"] = histogram(built.design.weights)
     diagnostics["notes"] = notes
     diagnostics["n_results"] = int(len(rows))
+    diagnostics["vs_rest"] = how
     timing["store"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t0
     diagnostics["timing"] = {k: round(v, 3) for k, v in timing.items()}

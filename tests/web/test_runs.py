@@ -121,3 +121,58 @@ def test_run_without_responses_fails(app: Flask) -> None:
     run_id = _run(app, "2024-Q1")
     with app.app_context():
         assert db.session.get(AnalysisRun, run_id).error.startswith("no_responses|")
+
+
+@pytest.mark.parametrize("design", [{}, {"strata": "centre", "fpc": False},
+                                    {"lonely_psu": "remove", "min_cell_responses": 12}])
+def test_split_unit_vs_rest_equals_the_engine(app: Flask, period_code: str,
+                                              design: dict) -> None:
+    """run_compare's O(cells) contrast agrees with analysis.compare.unit_vs_rest."""
+    import numpy as np
+
+    from analysis.compare import unit_vs_rest
+    from surveyapp.services import frames, run_design
+    from surveyapp.services.frames import load_frame
+    from surveyapp.services.run_compare import VsRest
+    from surveyapp.services.run_table import load_table
+
+    with app.app_context():
+        period = frames.get_period(period_code)
+        opts = run_design.normalise(design)
+        table = load_table(period)
+        built = run_design.build(table, load_frame(period), opts)
+    fast = VsRest(built.design, table.items)
+    for unit, parent in (("commune_code", "province_code"), ("centre_code", "province_code"),
+                         ("province_code", None)):
+        ours = fast.compare([unit], [parent] if parent else [], 0.95)
+        ref = unit_vs_rest(built.design, unit, parent, table.items)
+        keys = [c for c in (parent, unit) if c] + ["variable"]
+        both = ref.merge(ours, on=keys, suffixes=("", "_ours"))
+        assert len(both) == len(ref) == len(ours)
+        for col in ("difference", "se", "df", "p_value", "p_holm", "ci_low"):
+            np.testing.assert_allclose(both[f"{col}_ours"], both[col], rtol=1e-9, atol=1e-15,
+                                       err_msg=f"{unit} {col}")
+        assert (both["below"] == both["below_ours"]).all()
+
+
+def test_joint_ranks_equal_the_engines_rank_intervals() -> None:
+    import numpy as np
+
+    from analysis.compare import rank_intervals
+    from surveyapp.services.run_results import joint_ranks
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        sizes = rng.integers(1, 40, 6)
+        group = np.repeat(np.arange(6), sizes)
+        est = rng.choice(rng.uniform(0.5, 0.95, 30), len(group))  # ties included
+        se = rng.uniform(0.001, 0.08, len(group))
+        df = np.where(rng.random(len(group)) < 0.3, np.inf, rng.integers(1, 200, len(group)))
+        rank, low, high, of = joint_ranks(est, se, df, group, 0.05)
+        for g in range(6):
+            m = group == g
+            ref = rank_intervals(est[m], se[m], df[m], alpha=0.05)
+            np.testing.assert_array_equal(rank[m], ref["rank"])
+            np.testing.assert_array_equal(low[m], ref["rank_low"])
+            np.testing.assert_array_equal(high[m], ref["rank_high"])
+            assert (of[m] == m.sum()).all()
