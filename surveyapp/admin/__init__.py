@@ -7,13 +7,14 @@ changes themselves (validation, audit event, commit) live in ``surveyapp/service
 """
 
 from flask import Blueprint, abort
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 bp = Blueprint("admin", __name__, static_folder="static", static_url_path="/static")
 
 
 @bp.before_request
-def _admins_only() -> object:
+def _admins_only() -> ResponseReturnValue | None:
     from surveyapp.access import login_manager
 
     if not current_user.is_authenticated:

@@ -3,6 +3,8 @@ admin's language, and a link to the object's page when it still has one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import url_for
 from flask_babel import lazy_gettext as _l
 
@@ -60,4 +62,5 @@ def object_url(object_type: str, object_id: str) -> str | None:
     endpoint, arg, numeric = page
     if numeric and not (object_id.isascii() and object_id.isdigit()):
         return None
-    return url_for(endpoint, **{arg: int(object_id) if numeric else object_id})
+    values: dict[str, Any] = {arg: int(object_id) if numeric else object_id}
+    return url_for(endpoint, **values)

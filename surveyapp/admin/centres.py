@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from surveyapp.admin import bp
-from surveyapp.admin.common import get_or_404, refused, render_form, text, today
+from surveyapp.admin.common import get_or_404, pick, refused, render_form, text, today
 from surveyapp.admin.forms import CENTRE_KIND_LABELS, CentreForm, ConfirmForm, CounterForm
 from surveyapp.extensions import db
 from surveyapp.models import Counter, Kiosk, ServiceCentre
@@ -26,7 +26,7 @@ def centres() -> str:
     code = (request.args.get("province") or "")[:10]
     province = next((p for p in provinces if p.code == code), None)
     query = (request.args.get("q") or "").strip()[:100]
-    status = request.args.get("status") if request.args.get("status") in STATUSES else "all"
+    status = pick("status", STATUSES, "all")
     page = paginate(admin_centres.centres(province, query, status),
                     page_number(request.args.get("page")))
     args = {k: v for k, v in {"province": province.code if province else "", "q": query,

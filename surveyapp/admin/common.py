@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from flask import abort, current_app, flash, render_template
+from flask import abort, current_app, flash, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 
@@ -16,7 +16,7 @@ from surveyapp.services.links import local_today
 
 M = TypeVar("M")
 
-__all__ = ["get_or_404", "local_today", "refused", "render_form", "text", "utcnow"]
+__all__ = ["get_or_404", "local_today", "pick", "refused", "render_form", "text", "utcnow"]
 
 
 def get_or_404(model: type[M], ident: Any) -> M:
@@ -24,6 +24,12 @@ def get_or_404(model: type[M], ident: Any) -> M:
     if obj is None:
         abort(404)
     return obj
+
+
+def pick(name: str, allowed: tuple[str, ...], default: str) -> str:
+    """A query argument that must be one of ``allowed`` (anything else: ``default``)."""
+    value = request.args.get(name)
+    return value if value in allowed else default  # type: ignore[return-value]
 
 
 def text(form: FlaskForm, name: str) -> str:

@@ -11,7 +11,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from surveyapp.admin import bp
-from surveyapp.admin.common import base_url, get_or_404, refused, render_form, text, today, utcnow
+from surveyapp.admin.common import (
+    base_url,
+    get_or_404,
+    pick,
+    refused,
+    render_form,
+    text,
+    today,
+    utcnow,
+)
 from surveyapp.admin.forms import ConfirmForm, KioskForm
 from surveyapp.models import Kiosk
 from surveyapp.models.centres import is_code
@@ -29,7 +38,7 @@ def kiosks() -> str:
     province = next((p for p in provinces if p.code == code), None)
     centre_code = (request.args.get("centre") or "").strip()[:32]
     centre = find_centre(centre_code) if centre_code else None
-    status = request.args.get("status") if request.args.get("status") in STATUSES else "all"
+    status = pick("status", STATUSES, "all")
     page = paginate(admin_kiosks.fleet(province, centre, status, now),
                     page_number(request.args.get("page")))
     rows = [(k, admin_kiosks.kiosk_status(k, now)) for k in page.items]

@@ -1,7 +1,7 @@
 """Administration home page: what there is to manage, with counts."""
 
 from flask import render_template
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from surveyapp.admin import bp
 from surveyapp.admin.common import utcnow
@@ -10,7 +10,7 @@ from surveyapp.models import AdminUnit, AuditEvent, Kiosk, QuestionnaireVersion,
 from surveyapp.services.admin_kiosks import SILENT_AFTER
 
 
-def _count(model: type, *where: object) -> int:
+def _count(model: type, *where: ColumnElement[bool]) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 

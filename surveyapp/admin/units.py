@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from surveyapp.admin import bp
-from surveyapp.admin.common import get_or_404, refused, render_form, text, today
+from surveyapp.admin.common import get_or_404, pick, refused, render_form, text, today
 from surveyapp.admin.forms import COMMUNE_KIND_LABELS, CommuneForm
 from surveyapp.models import AdminUnit
 from surveyapp.services import admin_units
@@ -20,7 +20,7 @@ from surveyapp.services.admin_units import GEOGRAPHIES, CommuneInput
 def units() -> str:
     """Provinces of one geography; with ``q``, matching provinces and communes instead."""
     query = (request.args.get("q") or "").strip()[:100]
-    geography = request.args.get("geo") if request.args.get("geo") in GEOGRAPHIES else "current"
+    geography = pick("geo", GEOGRAPHIES, "current")
     if query:
         return render_template("admin/units/search.html", query=query, geography=geography,
                                results=admin_units.search(query), today=today())

@@ -9,7 +9,7 @@ from flask_login import current_user, login_user
 from wtforms.fields.choices import SelectChoice
 
 from surveyapp.admin import bp
-from surveyapp.admin.common import get_or_404, refused, render_form, text, today, utcnow
+from surveyapp.admin.common import get_or_404, pick, refused, render_form, text, today, utcnow
 from surveyapp.admin.forms import ROLE_LABELS, ConfirmForm, NewUserForm, PasswordForm, UserForm
 from surveyapp.extensions import db
 from surveyapp.i18n import current_lang
@@ -37,8 +37,8 @@ def _input(form: UserForm) -> UserInput:
 
 @bp.get("/users")
 def users() -> str:
-    role = request.args.get("role") if request.args.get("role") in ROLES else ""
-    status = request.args.get("status") if request.args.get("status") in STATUSES else "all"
+    role = pick("role", ROLES, "")
+    status = pick("status", STATUSES, "all")
     page = paginate(admin_users.users(role, status), page_number(request.args.get("page")))
     args = {k: v for k, v in {"role": role, "status": "" if status == "all" else status}.items()
             if v}

@@ -76,7 +76,7 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return local.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def events(flt: AuditFilter) -> Select[tuple[AuditEvent]]:
+def events(flt: AuditFilter) -> Select[AuditEvent]:
     """Events matching ``flt``, newest first."""
     stmt = select(AuditEvent)
     if flt.username:

@@ -58,7 +58,7 @@ def counter_state(counter: Counter) -> dict[str, Any]:
 
 
 def centres(province: AdminUnit | None = None, query: str = "",
-            status: str = "all") -> Select[tuple[ServiceCentre]]:
+            status: str = "all") -> Select[ServiceCentre]:
     """Centres, optionally of one province (its own centre and its communes' centres)."""
     stmt = select(ServiceCentre).join(ServiceCentre.unit)
     if province is not None:

@@ -57,7 +57,7 @@ def kiosk_state(kiosk: Kiosk) -> dict[str, Any]:
 
 
 def fleet(province: AdminUnit | None, centre: ServiceCentre | None, status: str,
-          now: dt.datetime) -> Select[tuple[Kiosk]]:
+          now: dt.datetime) -> Select[Kiosk]:
     """Kiosks filtered by province, centre and status, by centre code then label."""
     stmt = select(Kiosk).join(Kiosk.centre).join(ServiceCentre.unit)
     if province is not None:

@@ -38,7 +38,7 @@ def fold(text: str) -> str:
     return " ".join(bare.casefold().split())
 
 
-def provinces(geography: str, today: dt.date) -> Select[tuple[AdminUnit]]:
+def provinces(geography: str, today: dt.date) -> Select[AdminUnit]:
     """Province-level units of one geography, by code then start date."""
     stmt = select(AdminUnit).where(AdminUnit.level == "province")
     day = {"current": today, "before-2025": REFORM_DATE - dt.timedelta(days=1)}.get(geography)
@@ -59,7 +59,7 @@ def predecessors(units: Iterable[AdminUnit]) -> dict[int, list[AdminUnit]]:
     return out
 
 
-def communes_of(province: AdminUnit) -> Select[tuple[AdminUnit]]:
+def communes_of(province: AdminUnit) -> Select[AdminUnit]:
     return (select(AdminUnit).where(AdminUnit.parent_id == province.id)
             .order_by(AdminUnit.code, AdminUnit.valid_from))
 

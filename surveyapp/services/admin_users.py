@@ -48,7 +48,7 @@ def user_state(user: User) -> dict[str, Any]:
     return state
 
 
-def users(role: str = "", status: str = "all") -> Select[tuple[User]]:
+def users(role: str = "", status: str = "all") -> Select[User]:
     stmt = select(User)
     if role in ROLES:
         stmt = stmt.where(User.role == role)
