@@ -23,7 +23,8 @@ def units() -> str:
     geography = pick("geo", GEOGRAPHIES, "current")
     if query:
         return render_template("admin/units/search.html", query=query, geography=geography,
-                               results=admin_units.search(query), today=today())
+                               results=admin_units.search(query, geography, today()),
+                               today=today())
     page = paginate(admin_units.provinces(geography, today()), page_number(
         request.args.get("page")), per_page=100)
     return render_template("admin/units/list.html", page=page, geography=geography,

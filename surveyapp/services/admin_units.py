@@ -41,7 +41,7 @@ def fold(text: str) -> str:
 def provinces(geography: str, today: dt.date) -> Select[AdminUnit]:
     """Province-level units of one geography, by code then start date."""
     stmt = select(AdminUnit).where(AdminUnit.level == "province")
-    day = {"current": today, "before-2025": REFORM_DATE - dt.timedelta(days=1)}.get(geography)
+    day = _day(geography, today)
     if day is not None:
         stmt = stmt.where(AdminUnit.valid_from <= day).where(
             (AdminUnit.valid_to.is_(None)) | (AdminUnit.valid_to > day))
@@ -64,8 +64,15 @@ def communes_of(province: AdminUnit) -> Select[AdminUnit]:
             .order_by(AdminUnit.code, AdminUnit.valid_from))
 
 
-def search(query: str, limit: int = SEARCH_LIMIT) -> list[AdminUnit]:
-    """Units whose code starts with ``query`` or whose vi/en name contains it (folded).
+def _day(geography: str, today: dt.date) -> dt.date | None:
+    """The day a geography is seen on (None: every version)."""
+    return {"current": today, "before-2025": REFORM_DATE - dt.timedelta(days=1)}.get(geography)
+
+
+def search(query: str, geography: str = "all", today: dt.date | None = None,
+           limit: int = SEARCH_LIMIT) -> list[AdminUnit]:
+    """Units of ``geography`` whose code starts with ``query`` or whose vi/en name contains it
+    (folded).
 
     Matching is done in Python over (id, code, names) only: a few thousand short rows, and the
     same folding on SQLite and PostgreSQL without an extension.
@@ -80,7 +87,9 @@ def search(query: str, limit: int = SEARCH_LIMIT) -> list[AdminUnit]:
             if r.code.startswith(query.strip()) or key in fold(r.name_vi) or key in fold(r.name_en)]
     if not hits:
         return []
-    units = db.session.scalars(select(AdminUnit).where(AdminUnit.id.in_(hits[: limit * 2]))).all()
+    day = _day(geography, today or dt.date.today())
+    units = [u for u in db.session.scalars(select(AdminUnit).where(AdminUnit.id.in_(hits)))
+             if day is None or u.valid_on(day)]
     order = {"province": 0, "commune": 1}
     return sorted(units, key=lambda u: (order[u.level], u.code, u.valid_from))[:limit]
 

@@ -52,9 +52,21 @@ def test_province_list_shows_both_geographies_with_successors(app: Flask,
 def test_search_by_code_or_folded_name(app: Flask, staff: StaffInfo, query: str,
                                        expected: str) -> None:
     client = signed_in(app, staff.admin)
-    resp = client.get("/admin/units", query_string={"q": query})
+    resp = client.get("/admin/units", query_string={"q": query, "geo": "all"})
     assert resp.status_code == 200
     assert expected in resp.get_data(as_text=True)
+
+
+def test_search_honours_the_geography(app: Flask, staff: StaffInfo) -> None:
+    client = signed_in(app, staff.admin)
+
+    def found(geo: str) -> str:
+        return client.get("/admin/units", query_string={"q": "ha giang", "geo": geo}).get_data(
+            as_text=True)
+
+    assert "Hà Giang" not in found("current")  # merged into Tuyên Quang
+    assert "Hà Giang" in found("before-2025")
+    assert "Hà Giang" in found("all")
 
 
 def test_search_without_match_and_hostile_input_is_a_page(app: Flask, staff: StaffInfo) -> None:
