@@ -57,6 +57,11 @@ def histogram_png(hist: dict[str, list[float]], xlabel: str, ylabel: str) -> byt
         ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#1f5f99",
                edgecolor="white", linewidth=0.5)
         ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.spines[["top", "right"]].set_visible(False)

@@ -71,14 +71,15 @@ def run(run_id: int) -> ResponseReturnValue:
             select(RunResult).where(RunResult.run_id == run_.id,
                                     RunResult.level.in_(("country", "province")),
                                     RunResult.statistic != "criterion")
-            .order_by(RunResult.level.desc(), RunResult.unit_code, RunResult.variable)))
+            .order_by(RunResult.level, RunResult.unit_code, RunResult.variable)))
     code, _sep, detail = (run_.error or "").partition("|")
     refresh = REFRESH_SECONDS if run_.status in ("queued", "running") else None
     if run_.status == "queued":
         runs.wake_background_worker()
     return render_template("stats/run.html", run=run_, summary=summary, error_code=code,
                            error_detail=detail, refresh=refresh, names=_unit_names(),
-                           action=ActionForm())
+                           action=ActionForm(), flags=labels.FLAGS,
+                           reliability=labels.reliability)
 
 
 @bp.get("/runs/<int:run_id>/diagnostics")
