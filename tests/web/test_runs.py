@@ -176,3 +176,30 @@ def test_joint_ranks_equal_the_engines_rank_intervals() -> None:
             np.testing.assert_array_equal(low[m], ref["rank_low"])
             np.testing.assert_array_equal(high[m], ref["rank_high"])
             assert (of[m] == m.sum()).all()
+
+
+def test_pre_reform_period_is_reaggregated_to_the_34_provinces(app: Flask) -> None:
+    from surveyapp.extensions import db
+    from surveyapp.models import AdminUnit, AnalysisRun, RunResult
+    from surveyapp.services import run_demo, runs
+    from surveyapp.services.run_design import DesignOptionError
+
+    with app.app_context():
+        period = run_demo.demo_period(responses=250, code="2025-Q2",
+                                      start=dt.date(2025, 4, 1), end=dt.date(2025, 7, 1))
+        run_id = runs.run_now(period).id
+        old_id = runs.run_now(period, {"geography": "2008"}).id
+        run, old = db.session.get(AnalysisRun, run_id), db.session.get(AnalysisRun, old_id)
+        assert run.status == "done", run.error
+        assert run.reaggregated
+        assert "reaggregated" in run.diagnostics["notes"]
+        assert old.status == "done", old.error
+        assert not old.reaggregated
+        new_codes = set(db.session.scalars(select(AdminUnit.code).where(
+            AdminUnit.level == "province", AdminUnit.valid_to.is_(None))))
+        got = set(db.session.scalars(select(RunResult.unit_code).where(
+            RunResult.run_id == run_id, RunResult.level == "province")))
+        assert got <= new_codes
+        post = run_demo.demo_period(responses=20, seed=99)
+        with pytest.raises(DesignOptionError):
+            runs.create_run(post, {"geography": "2008"})
