@@ -105,6 +105,9 @@ def prepare_database(app: Flask) -> None:
     from flask_migrate import upgrade
 
     from surveyapp.extensions import db
+    from surveyapp.services import refcache
+
+    refcache.clear()  # reference rows are re-inserted below: forget any cached copies
 
     with app.app_context():
         key = str(db.engine.url) + repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"])

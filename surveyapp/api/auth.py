@@ -30,7 +30,7 @@ def authenticate(payload: Any) -> Auth:
     scheme = scheme.lower()
     if scheme == "kiosk":
         kiosk_id, _sep2, token = value.strip().partition(":")
-        kiosk = kiosks.check_token(kiosk_id, token)
+        kiosk = kiosks.check_api_token(kiosk_id, token)
         if kiosk is None:
             raise _unauthenticated(_("Unknown kiosk or wrong token."))
         return Auth(kiosk=kiosk)

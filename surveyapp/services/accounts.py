@@ -27,7 +27,7 @@ MIN_PASSWORD_LENGTH = 10
 _STRONG = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (argon2-cffi default)
 #: Test suites only (config PASSWORD_HASH_PROFILE = "test"): hashing fast enough for fixtures.
 _CHEAP = PasswordHasher.from_parameters(profiles.CHEAPEST)
-_DUMMY = {id(h): h.hash("not a real password, only for timing") for h in (_STRONG, _CHEAP)}
+_DUMMY: dict[int, str] = {}  # per hasher, made on first use (not at import: ~0.3 s each)
 
 
 def _hasher() -> PasswordHasher:
@@ -52,6 +52,8 @@ def hash_password(password: str) -> str:
 
 def verify_password(user: User | None, password: str) -> bool:
     hasher = _hasher()
+    if user is None and id(hasher) not in _DUMMY:
+        _DUMMY[id(hasher)] = hasher.hash("not a real password, only for timing")
     try:
         return hasher.verify(user.password_hash if user else _DUMMY[id(hasher)], password) and (
             user is not None

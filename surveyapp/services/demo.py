@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from surveyapp.extensions import db
-from surveyapp.models import Counter, Item, Kiosk, ProcedureField, ServiceCentre
+from surveyapp.models import Counter, Kiosk, ProcedureField, ServiceCentre
 from surveyapp.models.geography import REFORM_DATE
-from surveyapp.services import kiosks, links, questionnaires, reference, submissions
+from surveyapp.services import kiosks, links, questionnaires, refcache, reference, submissions
 from surveyapp.services.kiosks import KioskCredentials
+from surveyapp.services.refcache import CentreRef, ItemRef, Ref
 from surveyapp.services.validation import Submission
 
 FIELDS = [
@@ -136,26 +137,32 @@ def load(responses: int = 400, seed: int = 2025, today: dt.date | None = None) -
     start = max(REFORM_DATE, end - dt.timedelta(days=120))
     span = max((end - start).days, 0)
     channels, channel_w = zip(*CHANNEL_WEIGHTS, strict=True)
+    version_ref = refcache.version(version.key)
+    assert version_ref is not None
+    items = {it.id: it for it in version_ref.items}
     for _ in range(responses):
         centre = rng.choice(centres)
         channel = rng.choices(channels, weights=channel_w)[0]
         day = start + dt.timedelta(days=rng.randint(0, span))
         when = dt.datetime.combine(day, dt.time(1 + rng.randint(0, 8), rng.randint(0, 59)))
-        answers: dict[Item, int | None] = {}
+        answers: dict[ItemRef, int | None] = {}
         for item in version.items:
             na_rate = 0.25 if item.content_code == "C5" else 0.04
             roll = rng.random()
             if roll < na_rate:
-                answers[item] = None
+                answers[items[item.id]] = None
             elif roll < na_rate + 0.02:
                 continue  # left unanswered
             else:
-                answers[item] = _value(rng, quality[centre.id])
+                answers[items[item.id]] = _value(rng, quality[centre.id])
+        counter = rng.choice(centre.counters) if rng.random() < 0.7 else None
+        proc_field = rng.choice(fields) if rng.random() < 0.8 else None
         sub = Submission(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4), centre=centre,
-            counter=rng.choice(centre.counters) if rng.random() < 0.7 else None,
-            kiosk=None, channel=channel, version=version,
-            field=rng.choice(fields) if rng.random() < 0.8 else None, answers=answers,
+            id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            centre=CentreRef(centre.id, centre.code, centre.active, centre.unit_id),
+            counter=Ref(counter.id, counter.code) if counter else None,
+            kiosk=None, channel=channel, version=version_ref,
+            field=Ref(proc_field.id, proc_field.code) if proc_field else None, answers=answers,
             comment=rng.choice(COMMENTS) if rng.random() < 0.12 else None,
             client_time=when, started_at=when - dt.timedelta(seconds=rng.randint(40, 240)),
         )
@@ -163,4 +170,6 @@ def load(responses: int = 400, seed: int = 2025, today: dt.date | None = None) -
             sub.kiosk = db.session.get(Kiosk, kiosk_of[centre.code])
         submissions.store(sub, now=when + dt.timedelta(seconds=rng.randint(0, 5)))
         result.responses += 1
+        if not version_ref.frozen:  # the first response froze it
+            version_ref = refcache.version(version.key) or version_ref
     return result

@@ -9,16 +9,25 @@ requests would both see "absent".
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from surveyapp.extensions import db
-from surveyapp.models import AdminUnit, Answer, QualityFlag, Response, ServiceCentre
-from surveyapp.services import questionnaires
+from surveyapp.models import (
+    AdminUnit,
+    Answer,
+    QualityFlag,
+    QuestionnaireVersion,
+    Response,
+    ServiceCentre,
+)
+from surveyapp.services import questionnaires, refcache
 from surveyapp.services.validation import Submission, SubmissionError
 
 #: How far a device clock may disagree with the server before its time is not trusted.
@@ -38,32 +47,34 @@ def interview_day(submitted_at: dt.datetime, client_time: dt.datetime | None) ->
     return when.replace(tzinfo=dt.UTC).astimezone(tz).date()
 
 
-def resolve_units(centre: ServiceCentre, day: dt.date) -> tuple[AdminUnit, AdminUnit]:
-    """(unit, province) valid on ``day`` for the centre's location.
+_INSERT_RESPONSE = insert(Response.__table__)
+_INSERT_ANSWER = insert(Answer.__table__)
 
-    The centre belongs to today's unit; for an earlier date we take the predecessor that kept
-    the same code (a merged unit keeps the code of the partner hosting the seat), else the only
-    predecessor, else the centre's own unit (documented fallback).
-    """
-    unit = centre.unit
-    if not unit.valid_on(day):
-        preds = db.session.scalars(
-            select(AdminUnit).where(AdminUnit.successor_id == unit.id)
-        ).all()
-        valid = [p for p in preds if p.valid_on(day)]
-        same_code = [p for p in valid if p.code == unit.code]
-        if same_code:
-            unit = same_code[0]
-        elif len(valid) == 1:
-            unit = valid[0]
-    return unit, unit.province
+
+def resolve_units(centre: ServiceCentre, day: dt.date) -> tuple[AdminUnit, AdminUnit]:
+    """(unit, province) valid on ``day`` for the centre's location (see ``refcache.units_on``)."""
+    unit_id, province_id = refcache.units_on(centre.unit_id, day)
+    unit, province = db.session.get(AdminUnit, unit_id), db.session.get(AdminUnit, province_id)
+    assert unit is not None
+    assert province is not None
+    return unit, province
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the API answers about a stored response (first time or repeat)."""
+
+    id: uuid.UUID
+    version_key: str
+    submitted_at: dt.datetime
 
 
 def store(sub: Submission, source_hash: str | None = None,
-          now: dt.datetime | None = None) -> tuple[Response, bool]:
-    """Insert the response, its answers and flags in one transaction.
+          now: dt.datetime | None = None) -> tuple[Stored, bool]:
+    """Insert the response, its answers and flags in one transaction (SQLAlchemy Core).
 
-    Returns ``(response, created)``; ``created`` is False when the id was already stored.
+    Returns ``(stored, created)``; ``created`` is False when the id was already stored, and
+    ``stored`` then describes the row stored first.
     """
     submitted_at = now or questionnaires.utcnow()
     flags = dict(sub.flags)
@@ -72,47 +83,62 @@ def store(sub: Submission, source_hash: str | None = None,
     ):
         flags.setdefault("client_clock", f"device time {sub.client_time.isoformat()}Z "
                                          f"far from server time {submitted_at.isoformat()}Z")
-    unit, province = resolve_units(sub.centre, interview_day(submitted_at, sub.client_time))
-    response = Response(
-        id=sub.id, centre_id=sub.centre.id, counter_id=sub.counter.id if sub.counter else None,
-        kiosk_id=sub.kiosk.id if sub.kiosk else None, channel=sub.channel,
-        version_id=sub.version.id, field_id=sub.field.id if sub.field else None,
-        unit_id=unit.id, province_id=province.id, submitted_at=submitted_at,
-        client_time=sub.client_time, started_at=sub.started_at, comment=sub.comment,
-        source_hash=source_hash,
+    unit_id, province_id = refcache.units_on(
+        sub.centre.unit_id, interview_day(submitted_at, sub.client_time)
     )
-    db.session.add(response)
-    try:
-        db.session.flush()  # the INSERT that detects a duplicate id
+    try:  # Core statements on the tables: no ORM unit of work on the hot path
+        db.session.execute(_INSERT_RESPONSE, {
+            "id": sub.id, "centre_id": sub.centre.id,
+            "counter_id": sub.counter.id if sub.counter else None,
+            "kiosk_id": sub.kiosk.id if sub.kiosk else None, "channel": sub.channel,
+            "version_id": sub.version.id, "field_id": sub.field.id if sub.field else None,
+            "unit_id": unit_id, "province_id": province_id, "submitted_at": submitted_at,
+            "client_time": sub.client_time, "started_at": sub.started_at,
+            "comment": sub.comment, "source_hash": source_hash,
+        })  # the INSERT that detects a duplicate id
     except IntegrityError:
         db.session.rollback()
-        existing = db.session.get(Response, sub.id)
+        existing = db.session.execute(
+            select(Response.id, QuestionnaireVersion.key, Response.submitted_at)
+            .join(QuestionnaireVersion, Response.version_id == QuestionnaireVersion.id)
+            .where(Response.id == sub.id)
+        ).first()
         if existing is None:
             raise
-        return existing, False
+        return Stored(existing[0], existing[1], existing[2]), False
     rows: list[dict[str, Any]] = [
         {"response_id": sub.id, "item_id": item.id, "value": value,
          "not_applicable": value is None}
         for item, value in sub.answers.items()
     ]
     if rows:
-        db.session.execute(insert(Answer), rows)
-    for code, reason in flags.items():
-        db.session.add(QualityFlag(response_id=sub.id, code=code, reason=reason,
-                                   created_at=submitted_at))
-    questionnaires.freeze(sub.version)
+        db.session.execute(_INSERT_ANSWER, rows)
+    if flags:
+        db.session.execute(insert(QualityFlag.__table__), [
+            {"response_id": sub.id, "code": code, "reason": reason, "created_at": submitted_at}
+            for code, reason in flags.items()
+        ])
+    if not sub.version.frozen:
+        db.session.execute(
+            update(QuestionnaireVersion)
+            .where(QuestionnaireVersion.id == sub.version.id,
+                   QuestionnaireVersion.frozen_at.is_(None))
+            .values(frozen_at=submitted_at)
+        )
     db.session.commit()
-    return response, True
+    if not sub.version.frozen:
+        refcache.mark_frozen(sub.version)
+    return Stored(sub.id, sub.version.key, submitted_at), True
 
 
-def body(response: Response) -> dict[str, Any]:
+def body(stored: Stored) -> dict[str, Any]:
     """The API's answer for a stored response; identical for the first and any repeat call."""
     return {
-        "id": str(response.id),
+        "id": str(stored.id),
         "status": "stored",
-        "questionnaire": response.version.key,
-        "submitted_at": response.submitted_at.replace(microsecond=0).isoformat() + "Z",
+        "questionnaire": stored.version_key,
+        "submitted_at": stored.submitted_at.replace(microsecond=0).isoformat() + "Z",
     }
 
 
-__all__ = ["SubmissionError", "Submission", "body", "resolve_units", "store"]
+__all__ = ["Stored", "Submission", "SubmissionError", "body", "resolve_units", "store"]

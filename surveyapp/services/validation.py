@@ -17,21 +17,14 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from surveyapp.extensions import db
-from surveyapp.models import (
-    Counter,
-    Item,
-    Kiosk,
-    ProcedureField,
-    QuestionnaireVersion,
-    ServiceCentre,
-)
+from surveyapp.models import Kiosk
 from surveyapp.models.centres import is_code
 from surveyapp.models.responses import CHANNELS
-from surveyapp.services import questionnaires
+from surveyapp.services import refcache
+from surveyapp.services.kiosks import KioskRef
 from surveyapp.services.links import Link
+from surveyapp.services.refcache import CentreRef, ItemRef, Ref, VersionRef
 
 ALLOWED_KEYS = frozenset(
     {"id", "centre", "counter", "channel", "questionnaire", "field", "answers", "comment",
@@ -55,7 +48,7 @@ class SubmissionError(Exception):
 class Auth:
     """Who is submitting: a kiosk (token or device cookie) or a signed phone link."""
 
-    kiosk: Kiosk | None = None
+    kiosk: Kiosk | KioskRef | None = None
     link: Link | None = None
 
 
@@ -64,13 +57,13 @@ class Submission:
     """A validated response, ready to store."""
 
     id: uuid.UUID
-    centre: ServiceCentre
-    counter: Counter | None
-    kiosk: Kiosk | None
+    centre: CentreRef
+    counter: Ref | None
+    kiosk: Kiosk | KioskRef | None
     channel: str
-    version: QuestionnaireVersion
-    field: ProcedureField | None
-    answers: dict[Item, int | None]  # None = not applicable
+    version: VersionRef
+    field: Ref | None
+    answers: dict[ItemRef, int | None]  # None = not applicable
     comment: str | None
     client_time: dt.datetime | None
     started_at: dt.datetime | None
@@ -147,13 +140,13 @@ def clean_comment(value: Any) -> str | None:
     return text or None
 
 
-def parse_answers(value: Any, version: QuestionnaireVersion) -> dict[Item, int | None]:
+def parse_answers(value: Any, version: VersionRef) -> dict[ItemRef, int | None]:
     if value is None:
         raise _bad("answers", "missing", _("Field %(f)s is required.", f="answers"))
     if not isinstance(value, dict):
         raise _wrong_type("answers", _("an object of item codes"))
     items = {it.code: it for it in version.items}
-    out: dict[Item, int | None] = {}
+    out: dict[ItemRef, int | None] = {}
     for code, raw in value.items():
         name = f"answers.{code}"
         item = items.get(code)
@@ -197,9 +190,7 @@ def validate(payload: Any, auth: Auth) -> Submission:
         raise _bad("centre", "missing", _("Field %(f)s is required.", f="centre"))
     if not isinstance(centre_code, str):
         raise _wrong_type("centre", _("a string"))
-    centre = None
-    if is_code(centre_code):
-        centre = db.session.scalar(select(ServiceCentre).where(ServiceCentre.code == centre_code))
+    centre = refcache.centre(centre_code) if is_code(centre_code) else None
     if centre is None or not centre.active:
         raise _bad("centre", "unknown_centre", _("Unknown service centre %(c)s.",
                                                   c=centre_code[:40]), 422)
@@ -210,9 +201,7 @@ def validate(payload: Any, auth: Auth) -> Submission:
         counter_code = auth.link.counter
     counter = None
     if counter_code is not None and is_code(counter_code):
-        counter = db.session.scalar(
-            select(Counter).where(Counter.centre_id == centre.id, Counter.code == counter_code)
-        )
+        counter = refcache.counter(centre.id, counter_code)
     if counter_code is not None and counter is None:
         raise _bad("counter", "unknown_counter", _("Counter %(c)s is not in this centre.",
                                                    c=counter_code[:40]), 422)
@@ -222,7 +211,7 @@ def validate(payload: Any, auth: Auth) -> Submission:
         raise _bad("questionnaire", "missing", _("Field %(f)s is required.", f="questionnaire"))
     if not isinstance(key, str):
         raise _wrong_type("questionnaire", _("a string"))
-    version = questionnaires.by_key(key) if is_code(key) else None
+    version = refcache.version(key) if is_code(key) else None
     if version is None or version.status == "draft":
         raise _bad("questionnaire", "unknown_questionnaire",
                    _("Unknown questionnaire version %(q)s.", q=key[:60]), 422)
@@ -230,9 +219,7 @@ def validate(payload: Any, auth: Auth) -> Submission:
     field_code = _optional_str(payload, "field")
     proc_field = None
     if field_code is not None and is_code(field_code):
-        proc_field = db.session.scalar(
-            select(ProcedureField).where(ProcedureField.code == field_code)
-        )
+        proc_field = refcache.field(field_code)
     if field_code is not None and proc_field is None:
         raise _bad("field", "unknown_field_code", _("Unknown procedure field %(c)s.",
                                                     c=field_code[:40]), 422)
@@ -249,7 +236,7 @@ def validate(payload: Any, auth: Auth) -> Submission:
     )
 
 
-def _check_auth(auth: Auth, centre: ServiceCentre, channel: str, counter: str | None) -> None:
+def _check_auth(auth: Auth, centre: CentreRef, channel: str, counter: str | None) -> None:
     """The credential must cover this centre, channel (and counter, for counter links)."""
     if auth.kiosk is not None:
         if auth.kiosk.centre_id != centre.id:
