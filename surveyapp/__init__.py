@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from surveyapp.config import load_config
     from surveyapp.db import install_sqlite_pragmas
     from surveyapp.extensions import babel, csrf, db, limiter, migrate
+    from surveyapp.services import refcache
     from surveyapp.services.questionnaires import install_guards
 
     app = Flask(__name__, instance_relative_config=True)
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     access.init_app(app)
     install_guards()
+    refcache.install()
     i18n.init_app(app)
 
     from surveyapp import models  # noqa: F401  (registers the tables for Flask-Migrate)

@@ -181,3 +181,35 @@ def units_on(unit_id: int, day: dt.date) -> tuple[int, int]:
         return unit.id, unit.province.id
 
     return _cached(("units", unit_id, day), load, _ttl())
+
+
+# ---------------------------------------------------------------------- invalidation
+_WATCHED = (AdminUnit, Counter, ProcedureField, QuestionnaireVersion, ServiceCentre)
+
+
+def install() -> None:
+    """Forget the cache when this process commits a change to reference rows (admin pages,
+    command line), so the change is visible here at once and in other workers within the TTL.
+    Called once per process by ``create_app``."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    if not event.contains(Session, "before_flush", _note_changes):
+        event.listen(Session, "before_flush", _note_changes)
+        event.listen(Session, "after_commit", _clear_if_changed)
+        event.listen(Session, "after_rollback", _forget_note)
+
+
+def _note_changes(session: object, _ctx: object, _instances: object) -> None:
+    changed = [*session.new, *session.dirty, *session.deleted]  # type: ignore[attr-defined]
+    if any(isinstance(obj, _WATCHED) for obj in changed):
+        session.info["refcache_dirty"] = True  # type: ignore[attr-defined]
+
+
+def _clear_if_changed(session: object) -> None:
+    if session.info.pop("refcache_dirty", False):  # type: ignore[attr-defined]
+        clear()
+
+
+def _forget_note(session: object) -> None:
+    session.info.pop("refcache_dirty", None)  # type: ignore[attr-defined]

@@ -299,3 +299,22 @@ def test_get_is_405_json(client):
     r = client.get(URL)
     assert r.status_code == 405
     assert r.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_deactivating_a_centre_takes_effect_at_once(app, phone_link) -> None:
+    """Centres come from a per-process cache; committing an admin change forgets it, so a
+    signed link (which, unlike a kiosk token, does not re-read the centre) is refused at once."""
+    from surveyapp.extensions import db
+    from surveyapp.models import ServiceCentre
+
+    client = app.test_client()
+    auth = {"Authorization": f"Link {phone_link.query}"}
+    first = post(client, payload(centre="P01", counter=None, channel="phone-qr"), auth)
+    assert first.status_code == 201, first.get_json()
+    with app.app_context():
+        centre = db.session.scalar(select(ServiceCentre).where(ServiceCentre.code == "P01"))
+        centre.active = False
+        db.session.commit()
+    second = post(client, payload(centre="P01", counter=None, channel="phone-qr"), auth)
+    assert second.status_code == 422
+    assert second.get_json()["error"]["code"] == "unknown_centre"
