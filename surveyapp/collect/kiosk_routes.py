@@ -3,6 +3,8 @@ that stores a signed, HttpOnly, SameSite=Strict device cookie checked on every p
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import current_app, g, redirect, render_template, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
@@ -30,6 +32,8 @@ def _context(kiosk: Kiosk) -> Context:
         start_url=url_for("collect.kiosk_start", kiosk_id=kiosk.id),
         post_url=url_for("collect.kiosk_step", kiosk_id=kiosk.id),
         thanks_url=url_for("collect.kiosk_thanks", kiosk_id=kiosk.id), idle_reset=True,
+        abandoned_before=(kiosk.last_start_at.replace(tzinfo=dt.UTC).timestamp()
+                          if kiosk.last_start_at else None),
     )
 
 
@@ -61,6 +65,7 @@ def kiosk_start(kiosk_id: str) -> Response:
     if not isinstance(device, Kiosk):
         return device
     g.lang = request.args.get("lang") if request.args.get("lang") in ("vi", "en") else "vi"
+    kiosks.mark_start(device)
     return start_page(_context(device))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from flask import current_app, g, redirect, render_template, request
@@ -12,6 +13,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from surveyapp.collect import flow
 from surveyapp.collect.forms import StartForm, SurveyForm
 from surveyapp.errors.handlers import render_error
+from surveyapp.extensions import db
+from surveyapp.models import Response as StoredResponse
 from surveyapp.models import ServiceCentre
 from surveyapp.security import source_hash
 from surveyapp.services import questionnaires, submissions
@@ -31,6 +34,9 @@ class Context:
     post_url: str
     thanks_url: str
     idle_reset: bool  # kiosks return to the start screen after idle time
+    #: Kiosks: when the start screen was last shown (epoch seconds); a survey begun before it
+    #: was abandoned, and its page state must not bring the previous citizen's answers back.
+    abandoned_before: float | None = None
 
 
 def no_store(response: Response | BaseResponse | str) -> Response:
@@ -60,6 +66,23 @@ def _expired(ctx: Context) -> Response:
     return resp
 
 
+def _stale(ctx: Context, state: flow.State) -> bool:
+    """A page state that must not be continued: its survey was already submitted, or (on a
+    kiosk) the start screen has been shown since it began -- e.g. Back + "resend form" after
+    an idle reset, which would otherwise show the previous citizen's answers again."""
+    if ctx.abandoned_before is not None and state.started < int(ctx.abandoned_before):
+        return True
+    return _stored(state)
+
+
+def _stored(state: flow.State) -> bool:
+    try:
+        rid = uuid.UUID(state.rid)
+    except ValueError:
+        return False
+    return db.session.get(StoredResponse, rid) is not None
+
+
 def step(ctx: Context) -> Response:
     """Handle one POST of the survey: start, move, switch language or submit."""
     form = request.form
@@ -72,7 +95,11 @@ def step(ctx: Context) -> Response:
     else:
         loaded = flow.load_state(form.get("state"), ctx.key)
         version = flow.version_for(loaded) if loaded else None
-        if loaded is None or version is None:
+        if loaded is not None and nav == "submit" and _stored(loaded):
+            return _to_thanks(ctx, loaded)  # a double tap or a retried submit: stored once
+        if loaded is not None and ctx.idle_reset and _stale(ctx, loaded):
+            return no_store(redirect(ctx.start_url, code=303))  # kiosk: straight to the start
+        if loaded is None or version is None or _stale(ctx, loaded):
             return _expired(ctx)
         state = loaded
     g.lang = state.lang
@@ -108,11 +135,15 @@ def scale_labels() -> list[tuple[str, str]]:
             ("4", _("Satisfied")), ("5", _("Very satisfied"))]
 
 
+def _to_thanks(ctx: Context, state: flow.State) -> Response:
+    thanks = ctx.thanks_url + ("&" if "?" in ctx.thanks_url else "?") + f"lang={state.lang}"
+    return no_store(redirect(thanks, code=303))
+
+
 def _submit(ctx: Context, state: flow.State) -> Response:
     payload = flow.payload(state, ctx.centre.code, ctx.counter, ctx.channel)
-    thanks = ctx.thanks_url + ("&" if "?" in ctx.thanks_url else "?") + f"lang={state.lang}"
     if not payload["answers"] and not payload["comment"]:
-        return no_store(redirect(thanks, code=303))
+        return _to_thanks(ctx, state)
     try:
         sub = validate(payload, ctx.auth)
     except SubmissionError as err:
@@ -124,7 +155,7 @@ def _submit(ctx: Context, state: flow.State) -> Response:
     if state.honeypot:
         sub.flags["honeypot"] = "hidden form field was filled in"
     submissions.store(sub, source_hash=source_hash())
-    return no_store(redirect(thanks, code=303))
+    return _to_thanks(ctx, state)
 
 
 def thanks_page(ctx: Context) -> Response:

@@ -91,6 +91,14 @@ class Kiosk(Base):
     last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     app_version: Mapped[str | None] = mapped_column(String(40))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: When the start screen was last shown: a survey begun before it was abandoned (idle
+    #: reset or a new citizen), so its signed page state is refused.
+    last_start_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: Fleet health, from the kiosk's heartbeat: answers waiting on the device, its last
+    #: successful submission, and an operator's request that it reload.
+    queue_length: Mapped[int | None] = mapped_column(Integer)
+    last_submit_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    reload_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     centre: Mapped[ServiceCentre] = relationship(lazy="joined")
     counter: Mapped[Counter | None] = relationship()

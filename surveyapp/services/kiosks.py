@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from surveyapp.extensions import db
 from surveyapp.models import Counter, Kiosk, ServiceCentre
@@ -66,6 +66,15 @@ def register(
     if commit:
         db.session.commit()
     return KioskCredentials(id=kiosk_id, token=token, centre_code=centre.code)
+
+
+def mark_start(kiosk: Kiosk) -> None:
+    """Record that the kiosk's start screen is showing: any survey begun earlier on this
+    device was abandoned (idle reset, or submitted and reset), and may not be continued."""
+    now = utcnow()
+    db.session.execute(update(Kiosk).where(Kiosk.id == kiosk.id).values(last_start_at=now))
+    db.session.commit()
+    kiosk.last_start_at = now
 
 
 def revoke(kiosk: Kiosk, *, commit: bool = True) -> None:
