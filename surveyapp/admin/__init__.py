@@ -35,6 +35,7 @@ from surveyapp.admin import (  # noqa: E402,F401
     audit,
     centres,
     kiosks,
+    posters,
     questionnaires,
     routes,
     units,

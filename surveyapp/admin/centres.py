@@ -10,6 +10,7 @@ from sqlalchemy import select
 from surveyapp.admin import bp
 from surveyapp.admin.common import get_or_404, pick, refused, render_form, text, today
 from surveyapp.admin.forms import CENTRE_KIND_LABELS, CentreForm, ConfirmForm, CounterForm
+from surveyapp.admin.posters import phone_url
 from surveyapp.extensions import db
 from surveyapp.models import Counter, Kiosk, ServiceCentre
 from surveyapp.services import admin_centres
@@ -62,7 +63,8 @@ def centre(centre_id: int) -> str:
     kiosk_rows = db.session.scalars(select(Kiosk).where(Kiosk.centre_id == found.id)
                                     .order_by(Kiosk.registered_at)).all()
     return render_template("admin/centres/detail.html", centre=found, kiosks=kiosk_rows,
-                           kinds=CENTRE_KIND_LABELS, form=ConfirmForm())
+                           kinds=CENTRE_KIND_LABELS, form=ConfirmForm(),
+                           phone_url=phone_url(found)[0] if found.active else None)
 
 
 @bp.route("/centres/<int:centre_id>/edit", methods=["GET", "POST"])

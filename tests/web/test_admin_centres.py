@@ -167,3 +167,19 @@ def test_unknown_centre_and_counter_are_404(app: Flask, staff: StaffInfo) -> Non
                 "/admin/counters/999999/edit", "/admin/centres/999999/counters/new"):
         assert client.get(url).status_code == 404
     assert post(client, "/admin/centres/999999/active", {"active": "0"}).status_code == 404
+
+
+def test_qr_poster_of_a_centre_and_a_counter(app: Flask, staff: StaffInfo) -> None:
+    client = signed_in(app, staff.admin)
+    cid = centre_id(app, "X00004")
+    page = client.get(f"/admin/centres/{cid}").get_data(as_text=True)
+    assert "http://sipas.test/s/X00004?" in page
+    assert f"/admin/centres/{cid}/poster.pdf?counter=1" in page
+    for query in ("", "?counter=1"):
+        resp = client.get(f"/admin/centres/{cid}/poster.pdf{query}")
+        assert resp.status_code == 200
+        assert resp.mimetype == "application/pdf"
+        assert resp.get_data().startswith(b"%PDF")
+    assert client.get(f"/admin/centres/{cid}/poster.pdf?counter=99").status_code == 404
+    post(client, f"/admin/centres/{cid}/active", {"active": "0"})
+    assert client.get(f"/admin/centres/{cid}/poster.pdf").status_code == 303
