@@ -5,62 +5,22 @@ nothing global), text uses the bundled DejaVu Sans so Vietnamese diacritics rend
 every machine, colours come from the Okabe-Ito palette (safe for colour-blind readers), and
 every distinction that a colour makes is also made by a marker, a hatch or a word. Charts take
 plain data (``surveyapp.charts.series``), so the web routes and the PDF writer draw the same
-pictures; PNG bytes are cached per (run, province, chart, language) in the app.
+pictures; PNG bytes are cached per (run, province, chart, language) in the app. matplotlib
+itself is imported only when a chart is drawn (``surveyapp.charts.mpl``), not when the app
+starts.
 """
 
 from __future__ import annotations
 
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-FONT_DIR = Path(__file__).resolve().parent.parent / "fonts"
 #: Okabe & Ito (2008) colour-blind-safe palette.
 BLUE, ORANGE, VERMILLION, SKY, GREEN, GREY = ("#0072B2", "#E69F00", "#D55E00", "#56B4E9",
                                               "#009E73", "#6b6b6b")
 DPI = 110
-_fonts_ready = False
 _lock = threading.Lock()
-
-
-def _register_fonts() -> None:
-    global _fonts_ready
-    if _fonts_ready:
-        return
-    for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
-        path = FONT_DIR / name
-        if path.exists():
-            font_manager.fontManager.addfont(str(path))
-    _fonts_ready = True
-
-
-def new_figure(width: float, height: float) -> Figure:
-    _register_fonts()
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    fig.set_layout_engine("constrained")
-    return fig
-
-
-def style(ax: object) -> None:
-    """Quiet axes: no top/right spines, light grid."""
-    ax.spines[["top", "right"]].set_visible(False)  # type: ignore[attr-defined]
-    ax.grid(axis="x", color="#dddddd", linewidth=0.6)  # type: ignore[attr-defined]
-    ax.set_axisbelow(True)  # type: ignore[attr-defined]
-
-
-def to_png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()
 
 
 FONT_PROPS = {"family": "DejaVu Sans"}

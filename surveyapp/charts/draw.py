@@ -8,7 +8,8 @@ import numpy as np
 from flask_babel import gettext as _
 from matplotlib.patches import Patch, Rectangle
 
-from surveyapp.charts import BLUE, GREY, SKY, VERMILLION, new_figure, style, to_png
+from surveyapp.charts import BLUE, GREY, SKY, VERMILLION
+from surveyapp.charts.mpl import new_figure, style, to_png
 from surveyapp.charts.series import Forest, Heatmap, Trend
 from surveyapp.reports import fmt
 from surveyapp.reports.labels import content_name

@@ -6,7 +6,6 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from surveyapp.charts import series
-from surveyapp.charts.draw import forest_png, heatmap_png, trend_png
 from surveyapp.reports.data import ProvinceReport
 
 CHART_KINDS = ("forest-communes", "forest-centres", "heatmap-communes", "heatmap-centres",
@@ -17,6 +16,8 @@ DOWNLOADS = {"csv": "text/csv; charset=utf-8",
 
 
 def chart_png(report: ProvinceReport, kind: str) -> bytes:
+    from surveyapp.charts.draw import forest_png, heatmap_png, trend_png  # matplotlib: lazily
+
     lang = report.lang
     with force_locale(lang):
         if kind == "trend":
