@@ -54,6 +54,14 @@ class DefaultConfig:
     RATELIMIT_API = "600 per minute"
     RATELIMIT_STORAGE_URI: str | None = None
 
+    # Quality flags (services/quality.py): flagged responses are kept; analysis decides.
+    QUALITY_BURST_MAX = 5  # more than this many from one kiosk within QUALITY_BURST_SECONDS
+    QUALITY_SOURCE_BURST_MAX = 12  # ... from one client address (phones share centre Wi-Fi)
+    QUALITY_BURST_SECONDS = 60
+    QUALITY_FAST_SECONDS = 20  # all answers identical and sent faster than this
+    QUALITY_STRAIGHT_MIN_ITEMS = 5
+    QUALITY_REPEAT_SECONDS = 600  # identical phone responses from one address
+
     # Trust this many proxies for X-Forwarded-For (0 = none): set behind nginx.
     PROXY_COUNT = 0
 

@@ -97,6 +97,8 @@ class Kiosk(Base):
     #: Fleet health, from the kiosk's heartbeat: answers waiting on the device, its last
     #: successful submission, and an operator's request that it reload.
     queue_length: Mapped[int | None] = mapped_column(Integer)
+    #: Of those, answers the server refused (4xx): kept on the device for an operator to see.
+    queue_held: Mapped[int | None] = mapped_column(Integer)
     last_submit_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     reload_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

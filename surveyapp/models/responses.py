@@ -41,6 +41,10 @@ class Response(Base):
         ),
         Index("ix_response_submitted_at_id", "submitted_at", "id"),
         Index("ix_response_province_submitted", "province_id", "submitted_at"),
+        # quality flags (services/quality.py): a kiosk's or an address's recent responses
+        Index("ix_response_kiosk_client_time", "kiosk_id", "client_time"),
+        Index("ix_response_kiosk_submitted", "kiosk_id", "submitted_at"),
+        Index("ix_response_source_submitted", "source_hash", "submitted_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -27,7 +27,7 @@ from surveyapp.models import (
     Response,
     ServiceCentre,
 )
-from surveyapp.services import questionnaires, refcache
+from surveyapp.services import quality, questionnaires, refcache
 from surveyapp.services.validation import Submission, SubmissionError
 
 #: How far a device clock may disagree with the server before its time is not trusted.
@@ -78,9 +78,10 @@ def store(sub: Submission, source_hash: str | None = None,
     """
     submitted_at = now or questionnaires.utcnow()
     flags = dict(sub.flags)
-    if sub.client_time is not None and not (
+    plausible = sub.client_time is not None and (
         submitted_at - MAX_CLIENT_AGE <= sub.client_time <= submitted_at + MAX_CLIENT_AHEAD
-    ):
+    )
+    if sub.client_time is not None and not plausible:
         flags.setdefault("client_clock", f"device time {sub.client_time.isoformat()}Z "
                                          f"far from server time {submitted_at.isoformat()}Z")
     unit_id, province_id = refcache.units_on(
@@ -113,6 +114,11 @@ def store(sub: Submission, source_hash: str | None = None,
     ]
     if rows:
         db.session.execute(_INSERT_ANSWER, rows)
+    for code, reason in quality.check(
+        sub, submitted_at=submitted_at, source_hash=source_hash,
+        when=quality.event_time(sub, submitted_at, plausible),
+    ).items():
+        flags.setdefault(code, reason)
     if flags:
         db.session.execute(insert(QualityFlag.__table__), [
             {"response_id": sub.id, "code": code, "reason": reason, "created_at": submitted_at}
