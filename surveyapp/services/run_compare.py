@@ -27,12 +27,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from analysis import linearization
 from analysis.compare import _p_two_sided, _t_quantile, holm, unit_vs_rest
 from analysis.design import LonelyPSU, SurveyDesign
 from analysis.sipas import (
+    _cell_totals,
     _coefficients,
     _contents,
     _domain_df,
@@ -47,12 +46,29 @@ FALLBACK_LIMIT = 2e8  # rows x units beyond which the engine's contrast is too s
 
 def fast_path_ok(design: SurveyDesign, strata_option: str) -> bool:
     return (design.replicates is None and not design.adjustments
-            and strata_option in ("cell", "centre")
-            and design.lonely_psu is not LonelyPSU.AVERAGE)
+            and strata_option in ("cell", "centre") and design.variance_depth == 1
+            and design.lonely_psu is not LonelyPSU.AVERAGE
+            and _strata_nest_in_centres(design))
+
+
+def _strata_nest_in_centres(design: SurveyDesign) -> bool:
+    stage = design.stages[0]
+    centre = pd.factorize(design.data[ATOM])[0]
+    pairs = np.unique(stage.cluster_stratum[stage.row_cluster] * (centre.max() + 1) + centre)
+    return len(pairs) == stage.n_strata
 
 
 class VsRest:
-    """Shared work of the fast path: item classes, cell sums and per-centre matrices."""
+    """Per-PSU deviations and variance factors of the single-stage design, computed once.
+
+    For a single-stage stratified design the engine's variance of influence totals ``t`` is
+    ``sum_c factor_h (t_c - centre_h)^2`` over the PSUs c of the domain's strata
+    (``analysis.linearization._onestage``: ``centre_h`` the stratum mean, or 0 for a lonely
+    PSU under ``adjust``; ``factor_h = f_h n_h/(n_h - 1)``, or ``f_h`` for a lonely PSU, 0 in
+    a census stratum; no padding, as every PSU of a stratum belongs to the domain). ``t`` is
+    linear in the PSU's sums ``x``, so ``t_c - centre_h = coef . dev_c`` with
+    ``dev_c = x_c - centre_h(x)``: the deviations are computed once for all units.
+    """
 
     def __init__(self, design: SurveyDesign, items: Sequence[str]) -> None:
         self.design = design
@@ -62,20 +78,31 @@ class VsRest:
         classes = parse_items(data, self.items)
         w = np.asarray(design.weights, dtype=float)
         n_items = len(self.items)
-        x = np.empty((len(data), 2 * n_items))
-        x[:, :n_items] = (classes == 2) * w[:, None]
-        x[:, n_items:] = (classes > 0) * w[:, None]
+        stage = design.stages[0]
+        cl = stage.row_cluster
+        self.psu_first = np.full(stage.n_clusters, -1, dtype=np.int64)
+        self.psu_first[cl[::-1]] = np.arange(len(cl))[::-1]
+        x = np.empty((stage.n_clusters, 2 * n_items))
+        for i in range(n_items):
+            x[:, i] = np.bincount(cl, weights=(classes[:, i] == 2) * w,
+                                  minlength=stage.n_clusters)
+            x[:, n_items + i] = np.bincount(cl, weights=(classes[:, i] > 0) * w,
+                                            minlength=stage.n_clusters)
         self.x = x
-        self.atom, atoms = pd.factorize(data[ATOM], sort=True)
-        self.atom_labels = np.asarray(atoms)
-        depth = design.variance_depth
-        cl = design.stages[depth - 1].row_cluster
-        n_cl = design.stages[depth - 1].n_clusters
-        keys, inv = np.unique(self.atom.astype(np.int64) * n_cl + cl, return_inverse=True)
-        totals = _group_sum(inv, x, len(keys))
-        n_atoms = len(atoms)
-        self.m_atom = linearization.vcov_from_totals(design, keys % n_cl, keys // n_cl, totals,
-                                                     n_atoms, full=True)
+        h = stage.cluster_stratum
+        n_h = stage.n_sampled[h]
+        f_h = stage.fpc_factor[h]
+        sums = np.zeros((stage.n_strata, x.shape[1]))
+        np.add.at(sums, h, x)
+        mean = sums[h] / n_h[:, None]
+        lonely = n_h == 1
+        centred = ~(lonely & (design.lonely_psu is LonelyPSU.ADJUST))
+        self.dev = x - np.where(centred[:, None], mean, 0.0)
+        scale = np.where(n_h > 1, f_h * n_h / np.maximum(n_h - 1, 1), f_h)
+        self.factor = np.where(f_h < 1e-7, 0.0, scale)
+
+    def _psu_codes(self, codes: np.ndarray) -> np.ndarray:
+        return codes[self.psu_first]
 
     def compare(self, unit: list[str], parent: list[str], level: float) -> pd.DataFrame:
         """The ``unit_vs_rest`` table for units (columns ``unit``) within ``parent``."""
@@ -95,15 +122,10 @@ class VsRest:
         n_parents = int(p_codes.max()) + 1
         unit_parent = np.zeros(n_units, dtype=np.int64)
         unit_parent[u_codes[valid]] = p_codes[valid]
-        # sums and matrices per unit and parent (centres nest in units: one centre, one unit)
-        s_a_u = _group_sum(u_codes[valid], self.x[valid], n_units)
-        s_a_p = _group_sum(p_codes, self.x, n_parents)
-        atom_unit = np.full(len(self.atom_labels), -1, dtype=np.int64)
-        atom_unit[self.atom[valid]] = u_codes[valid]
-        atom_parent = np.zeros(len(self.atom_labels), dtype=np.int64)
-        atom_parent[self.atom] = p_codes
-        m_u = _sum_matrices(self.m_atom, atom_unit, n_units)
-        m_p = _sum_matrices(self.m_atom, atom_parent, n_parents)
+        psu_unit, psu_parent = self._psu_codes(u_codes), self._psu_codes(p_codes)
+        inside = psu_unit >= 0
+        s_a_u = _group_sum(psu_unit[inside], self.x[inside], n_units)
+        s_a_p = _group_sum(psu_parent, self.x, n_parents)
         su, au = s_a_u[:, :n_items], s_a_u[:, n_items:]
         sr = s_a_p[unit_parent, :n_items] - su
         ar = s_a_p[unit_parent, n_items:] - au
@@ -111,12 +133,32 @@ class VsRest:
         co_r = _coefficients(sr, ar, self.content_idx, n_contents)
         diff = (_estimates(co_u, self.content_idx, n_contents)
                 - _estimates(co_r, self.content_idx, n_contents))
-        v_u, v_r = self._vectors(co_u), self._vectors(co_r)
-        var = (np.einsum("ukj,ujl,ukl->uk", v_u, m_u, v_u)
-               + np.einsum("ukj,ujl,ukl->uk", v_r, m_p[unit_parent] - m_u, v_r))
+        var_u = self._own_variance(co_u, psu_unit, n_units)
+        var_r_own = self._own_variance(co_r, psu_unit, n_units)
+        m_p = np.zeros((n_parents, self.x.shape[1], self.x.shape[1]))
+        for g in range(n_parents):
+            rows = psu_parent == g
+            d = self.dev[rows]
+            m_p[g] = d.T @ (d * self.factor[rows, None])
+        v_r = self._vectors(co_r)
+        quad = np.einsum("ukj,ujl,ukl->uk", v_r, m_p[unit_parent], v_r)
+        var = var_u + quad - var_r_own
         var = np.where(np.isnan(diff), np.nan, np.maximum(var, 0.0))
         return self._table(labels, diff, var, p_codes, unit_parent, n_parents, level, co_u,
                            co_r)
+
+    def _own_variance(self, co, psu_unit: np.ndarray, n_units: int) -> np.ndarray:  # noqa: ANN001
+        """Variance over each unit's own PSUs of its cell influence with coefficients ``co``
+        (the engine's ``_cell_totals`` applied to deviations instead of totals)."""
+        inside = np.flatnonzero(psu_unit >= 0)
+        u = psu_unit[inside]
+        n_items = len(self.items)
+        dev = self.dev[inside]
+        t = _cell_totals(co, u, dev[:, :n_items], dev[:, n_items:], self.content_idx,
+                         len(self.contents))
+        f = self.factor[inside]
+        return np.column_stack([np.bincount(u, weights=f * t[:, k] ** 2, minlength=n_units)
+                                for k in range(t.shape[1])])
 
     def _vectors(self, co) -> np.ndarray:  # noqa: ANN001 - analysis.sipas._Coefficients
         """(units, K, 2I) linearization coefficients on the cell sums (S_i, A_i)."""
@@ -173,15 +215,6 @@ class VsRest:
         out["significant"] = out["p_holm"] < (1 - level)
         out["below"] = out["significant"] & (out["difference"] < 0)
         return out
-
-
-def _sum_matrices(m_atom: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the (atoms, k, k) matrices by group (atoms with group -1 are left out)."""
-    keep = group >= 0
-    n_atoms, k, _ = m_atom.shape
-    ones = sparse.csr_matrix((np.ones(keep.sum()), (group[keep], np.flatnonzero(keep))),
-                             shape=(n_groups, n_atoms))
-    return np.asarray(ones @ m_atom.reshape(n_atoms, k * k)).reshape(n_groups, k, k)
 
 
 def vs_rest(design: SurveyDesign, items: Sequence[str], strata_option: str,

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from flask import current_app
-from sqlalchemy import BigInteger, Integer, case, cast, func, literal, select
+from sqlalchemy import BigInteger, Integer, case, cast, func, literal, select, values
+from sqlalchemy import column as column_
 from sqlalchemy.sql import Select
 
 from surveyapp.extensions import db
@@ -101,25 +102,38 @@ def _epoch(col):  # noqa: ANN001,ANN202 - SQL expression in, SQL expression out
     return cast(func.strftime("%s", col), Integer)
 
 
-def _pattern_query(period: Period, column: dict[int, int], n_items: int) -> Select:
+def _pattern_query(period: Period, column: dict[int, int], n_items: int,
+                   patterns: bool = True) -> Select:
+    """One row per response with its answer pattern(s): ``sum(code * 8^column)`` over its
+    answers. The item -> multiplier lookup is a VALUES list joined by hash (a CASE with one
+    branch per item costs more per answer row than the join)."""
+    base = select(Response.id.label("response_id"),
+                  _epoch(Response.submitted_at).label("t"), Response.centre_id,
+                  Response.field_id, Response.unit_id, Response.province_id, Response.channel)
+    if not patterns:
+        return base.where(*period_filter(period))
     value = cast(case((Answer.not_applicable.is_(True), literal(NA_CODE)), else_=Answer.value),
                  BigInteger)
     groups = (n_items + ITEMS_PER_PATTERN - 1) // ITEMS_PER_PATTERN or 1
-    sums = []
-    for g in range(groups):
-        weights = {iid: 8 ** (col - g * ITEMS_PER_PATTERN) for iid, col in column.items()
-                   if g * ITEMS_PER_PATTERN <= col < (g + 1) * ITEMS_PER_PATTERN}
-        mult = cast(case(weights, value=Answer.item_id, else_=0) if weights else literal(0),
-                    BigInteger)
-        sums.append(func.sum(value * mult).label(f"pat{g}"))
-    patterns = (select(Answer.response_id, *sums)
-                .join(Response, Response.id == Answer.response_id)
-                .where(*period_filter(period)).group_by(Answer.response_id).subquery())
-    return (select(Response.id.label("response_id"), _epoch(Response.submitted_at).label("t"),
-                   Response.centre_id, Response.field_id, Response.unit_id,
-                   Response.province_id, Response.channel,
-                   *[patterns.c[f"pat{g}"] for g in range(groups)])
-            .outerjoin(patterns, patterns.c.response_id == Response.id)
+    rows = [(iid, *[8 ** (col - g * ITEMS_PER_PATTERN)
+                    if g * ITEMS_PER_PATTERN <= col < (g + 1) * ITEMS_PER_PATTERN else 0
+                    for g in range(groups)]) for iid, col in sorted(column.items())]
+    stmt = select(Answer.response_id)
+    if db.engine.dialect.name == "postgresql":
+        cols = [column_("item_id", Integer)] + [column_(f"m{g}", BigInteger)
+                                                for g in range(groups)]
+        mult = values(*cols, name="item_mult").data(rows or [(0, *([0] * groups))])
+        factors = [mult.c[f"m{g}"] for g in range(groups)]
+        stmt = stmt.join(mult, mult.c.item_id == Answer.item_id)
+    else:  # SQLite has no column aliases on VALUES: a CASE per pattern
+        factors = [cast(case({r[0]: r[1 + g] for r in rows}, value=Answer.item_id, else_=0)
+                        if rows else literal(0), BigInteger) for g in range(groups)]
+    sums = [func.sum(value * f).label(f"pat{g}") for g, f in enumerate(factors)]
+    pats = (stmt.add_columns(*sums)
+            .join(Response, Response.id == Answer.response_id)
+            .where(*period_filter(period)).group_by(Answer.response_id).subquery())
+    return (base.add_columns(*[pats.c[f"pat{g}"] for g in range(groups)])
+            .outerjoin(pats, pats.c.response_id == Response.id)
             .where(*period_filter(period)))
 
 
@@ -129,6 +143,11 @@ def _read(stmt: Select) -> pd.DataFrame:
         sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
         buf = io.BytesIO()
         raw = db.session.connection().connection.dbapi_connection
+        with raw.cursor() as cur:
+            # one aggregate over every answer of the period: keep its hash table in memory
+            # (the default 4 MB spills a national period to disk) and skip JIT compilation
+            cur.execute("SET LOCAL work_mem = '512MB'")
+            cur.execute("SET LOCAL jit = off")
         with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
                                            ) as copy:
             for block in copy:
