@@ -50,9 +50,14 @@ class DefaultConfig:
     # Rate limits (Flask-Limiter syntax).  Memory storage unless SIPAS_REDIS_URL is set.
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_PAGES = "300 per minute"
-    RATELIMIT_API = "600 per minute"
+    RATELIMIT_PAGES = "300 per minute"  # per client address, each public page route
+    RATELIMIT_API = "600 per minute"  # per client address, JSON API
+    RATELIMIT_KIOSK = "120 per minute"  # per kiosk: its pages, uploads and heartbeats together
+    RATELIMIT_LINK = "300 per minute"  # per signed phone link: its pages and uploads together
+    RATELIMIT_SWALLOW_ERRORS = True  # Redis down: count in memory, never refuse a citizen
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_STORAGE_URI: str | None = None
+    RATELIMIT_KEY_PREFIX = "sipas"  # change when two deployments share one Redis
 
     # Quality flags (services/quality.py): flagged responses are kept; analysis decides.
     QUALITY_BURST_MAX = 5  # more than this many from one kiosk within QUALITY_BURST_SECONDS

@@ -56,10 +56,3 @@ def authenticate(payload: Any) -> Auth:
             return Auth(kiosk=kiosk)
     raise _unauthenticated(_("Authentication required: a kiosk token or a signed link."))
 
-
-def rate_limit_key() -> str:
-    """Limit per kiosk when one is named, else per client address."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("kiosk "):
-        return "kiosk:" + header[6:].partition(":")[0].strip()[:20]
-    return "addr:" + (request.remote_addr or "unknown")

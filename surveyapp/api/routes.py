@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from surveyapp.api import bp
-from surveyapp.api.auth import authenticate, rate_limit_key
-from surveyapp.extensions import limiter
+from surveyapp.api.auth import authenticate
+from surveyapp.extensions import api_limits
 from surveyapp.security import source_hash
 from surveyapp.services import submissions
 from surveyapp.services.validation import SubmissionError, validate
-
-
-def _api_limit() -> str:
-    return str(current_app.config["RATELIMIT_API"])
 
 
 @bp.errorhandler(SubmissionError)
@@ -29,7 +25,7 @@ def _submission_error(err: SubmissionError) -> tuple[Response, int]:
 
 
 @bp.post("/responses")
-@limiter.limit(_api_limit, key_func=rate_limit_key)
+@api_limits
 def create_response() -> tuple[Response, int]:
     if request.mimetype != "application/json":
         raise SubmissionError(415, "unsupported_media_type", None,

@@ -14,14 +14,10 @@ from surveyapp.collect import bp
 from surveyapp.collect.forms import KioskSetupForm
 from surveyapp.collect.survey import Context, no_store, start_page, step, thanks_page
 from surveyapp.errors.handlers import render_error
-from surveyapp.extensions import limiter
+from surveyapp.extensions import limiter, page_limits
 from surveyapp.models import Kiosk
 from surveyapp.services import kiosks
 from surveyapp.services.validation import Auth
-
-
-def _pages_limit() -> str:
-    return str(current_app.config["RATELIMIT_PAGES"])
 
 
 def _context(kiosk: Kiosk) -> Context:
@@ -59,7 +55,7 @@ def _device(kiosk_id: str) -> Kiosk | Response:
 
 
 @bp.get("/k/<kiosk_id>")
-@limiter.limit(_pages_limit)
+@page_limits
 def kiosk_start(kiosk_id: str) -> Response:
     device = _device(kiosk_id)
     if not isinstance(device, Kiosk):
@@ -70,7 +66,7 @@ def kiosk_start(kiosk_id: str) -> Response:
 
 
 @bp.post("/k/<kiosk_id>/survey")
-@limiter.limit(_pages_limit)
+@page_limits
 def kiosk_step(kiosk_id: str) -> Response:
     device = _device(kiosk_id)
     if not isinstance(device, Kiosk):
@@ -79,7 +75,7 @@ def kiosk_step(kiosk_id: str) -> Response:
 
 
 @bp.get("/k/<kiosk_id>/thanks")
-@limiter.limit(_pages_limit)
+@page_limits
 def kiosk_thanks(kiosk_id: str) -> Response:
     device = _device(kiosk_id)
     if not isinstance(device, Kiosk):

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import current_app, g, request, url_for
+from flask import g, request, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from surveyapp.collect import bp
 from surveyapp.collect.survey import Context, no_store, start_page, step, thanks_page
 from surveyapp.errors.handlers import render_error
-from surveyapp.extensions import limiter
+from surveyapp.extensions import page_limits
 from surveyapp.services import kiosks, links
 from surveyapp.services.validation import Auth
 
 LINK_PARAMS = ("c", "ch", "exp", "sig")
-
-
-def _pages_limit() -> str:
-    return str(current_app.config["RATELIMIT_PAGES"])
 
 
 def _refuse(status: int, title: str, message: str) -> Response:
@@ -62,7 +58,7 @@ def _context(centre_code: str) -> Context | Response:
 
 
 @bp.get("/s/<centre_code>")
-@limiter.limit(_pages_limit)
+@page_limits
 def phone_start(centre_code: str) -> Response:
     ctx = _context(centre_code)
     if not isinstance(ctx, Context):
@@ -72,7 +68,7 @@ def phone_start(centre_code: str) -> Response:
 
 
 @bp.post("/s/<centre_code>/survey")
-@limiter.limit(_pages_limit)
+@page_limits
 def phone_step(centre_code: str) -> Response:
     ctx = _context(centre_code)
     if not isinstance(ctx, Context):
@@ -81,7 +77,7 @@ def phone_step(centre_code: str) -> Response:
 
 
 @bp.get("/s/<centre_code>/thanks")
-@limiter.limit(_pages_limit)
+@page_limits
 def phone_thanks(centre_code: str) -> Response:
     ctx = _context(centre_code)
     if not isinstance(ctx, Context):
