@@ -67,6 +67,11 @@ class DefaultConfig:
     QUALITY_STRAIGHT_MIN_ITEMS = 5
     QUALITY_REPEAT_SECONDS = 600  # identical phone responses from one address
 
+    # Fleet health: a kiosk is "silent" when it sent no heartbeat for 10 minutes while its
+    # centre is open (Vietnam time; "mon-fri 07:30-17:00; sat 07:30-11:30" style).
+    KIOSK_OPENING_HOURS = "mon-fri 07:30-17:00; sat 07:30-11:30"
+    KIOSK_HEARTBEAT_SECONDS = 60
+
     # Trust this many proxies for X-Forwarded-For (0 = none): set behind nginx.
     PROXY_COUNT = 0
 
@@ -112,6 +117,9 @@ def _derive(app: Flask) -> None:
     cfg["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(cfg["SQLALCHEMY_DATABASE_URI"])
     if not cfg.get("RATELIMIT_STORAGE_URI"):
         cfg["RATELIMIT_STORAGE_URI"] = cfg.get("REDIS_URL") or "memory://"
+    from surveyapp.services.fleet import parse_hours
+
+    parse_hours(str(cfg.get("KIOSK_OPENING_HOURS") or ""))  # refuse to start on a typo
     secure = bool(cfg.get("COOKIE_SECURE"))
     cfg["SESSION_COOKIE_SECURE"] = secure
     cfg["SECRET_KEY"] = _secret_key(app)

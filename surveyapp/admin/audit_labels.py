@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "counter.reactivate": _l("Counter reactivated"),
     "kiosk.register": _l("Kiosk registered"),
     "kiosk.revoke": _l("Kiosk revoked"),
+    "kiosk.reload": _l("Kiosk reload requested"),
     "questionnaire.items": _l("Item texts changed"),
     "questionnaire.version.create": _l("Questionnaire version created"),
     "questionnaire.version.activate": _l("Questionnaire version activated"),

@@ -1,12 +1,21 @@
 """Kiosk fleet: list with health, registration (token shown once), revocation.
 
-Fleet-health work (heartbeats with queue length, opening hours, "reload" commands) extends
-``services.admin_kiosks.kiosk_status`` and the list/detail templates; the routes stay thin.
+Fleet health (``services.fleet``): heartbeats with queue length, silent only during opening
+hours (``services.admin_kiosks.kiosk_status``), and an audited "reload" command.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -24,7 +33,7 @@ from surveyapp.admin.common import (
 from surveyapp.admin.forms import ConfirmForm, KioskForm
 from surveyapp.models import Kiosk
 from surveyapp.models.centres import is_code
-from surveyapp.services import admin_centres, admin_kiosks
+from surveyapp.services import admin_centres, admin_kiosks, fleet
 from surveyapp.services.admin_common import AdminError, page_number, paginate
 from surveyapp.services.admin_kiosks import SILENT_AFTER, STATUSES
 from surveyapp.services.kiosks import find_centre
@@ -47,7 +56,8 @@ def kiosks() -> str:
                               }.items() if v}
     return render_template("admin/kiosks/list.html", page=page, rows=rows, provinces=provinces,
                            province=province, centre=centre, centre_code=centre_code,
-                           status=status, args=args, silent_minutes=_minutes())
+                           status=status, args=args, silent_minutes=_minutes(),
+                           opening_hours=current_app.config["KIOSK_OPENING_HOURS"])
 
 
 def _kiosk_or_404(kiosk_id: str) -> Kiosk:
@@ -89,7 +99,20 @@ def kiosk(kiosk_id: str) -> str:
     found = _kiosk_or_404(kiosk_id)
     return render_template("admin/kiosks/detail.html", kiosk=found,
                            status=admin_kiosks.kiosk_status(found, utcnow()),
-                           silent_minutes=_minutes())
+                           silent_minutes=_minutes(), reload_form=ConfirmForm(),
+                           opening_hours=current_app.config["KIOSK_OPENING_HOURS"])
+
+
+@bp.post("/kiosks/<kiosk_id>/reload")
+def reload_kiosk(kiosk_id: str) -> ResponseReturnValue:
+    """Ask a stuck kiosk to reload its page at its next heartbeat (within a minute); audited."""
+    found = _kiosk_or_404(kiosk_id)
+    form = ConfirmForm()
+    if form.validate_on_submit() and not found.revoked:
+        fleet.request_reload(found)
+        flash(_("Kiosk %(id)s will reload at its next heartbeat (within about a minute).",
+                id=found.id), "success")
+    return redirect(url_for("admin.kiosk", kiosk_id=found.id), code=303)
 
 
 @bp.route("/kiosks/<kiosk_id>/revoke", methods=["GET", "POST"])

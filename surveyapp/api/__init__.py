@@ -4,5 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-# registers the views on bp: device uploads (routes) and read-only results for staff (results)
-from surveyapp.api import results, routes  # noqa: E402,F401
+# registers the views on bp: device uploads (routes), kiosk heartbeats (heartbeat), the API
+# description (openapi) and read-only results for staff (results)
+from surveyapp.api import heartbeat, results, routes  # noqa: E402,F401

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, false, or_, select
 
 from surveyapp.extensions import db
 from surveyapp.models import AdminUnit, Counter, Kiosk, ServiceCentre
 from surveyapp.models.centres import is_code
 from surveyapp.services import audit, kiosks
+from surveyapp.services import fleet as fleet_health
 from surveyapp.services.admin_common import AdminError, commit, utc_text
 from surveyapp.services.kiosks import KioskCredentials
 
@@ -31,7 +32,7 @@ LABEL_MAX = 200
 class KioskStatus:
     """What the fleet list shows about one kiosk's health."""
 
-    state: str  # "revoked", "silent", "never" (no heartbeat yet), "ok"
+    state: str  # "revoked", "silent", "never" (no heartbeat yet), "off_hours", "ok"
     since: dt.timedelta | None  # time since the last heartbeat
 
     @property
@@ -40,12 +41,17 @@ class KioskStatus:
 
 
 def kiosk_status(kiosk: Kiosk, now: dt.datetime) -> KioskStatus:
+    """Silent only while its centre is open (``services.fleet.silent_before``): a kiosk
+    quiet at night or on Sunday is "off hours", not an alarm."""
     if kiosk.revoked:
         return KioskStatus("revoked", None)
     if kiosk.last_heartbeat_at is None:
         return KioskStatus("never", None)
     since = now - kiosk.last_heartbeat_at
-    return KioskStatus("silent" if since > SILENT_AFTER else "ok", since)
+    if since <= SILENT_AFTER:
+        return KioskStatus("ok", since)
+    cutoff = fleet_health.silent_before(now)
+    return KioskStatus("silent" if cutoff is not None else "off_hours", since)
 
 
 def kiosk_state(kiosk: Kiosk) -> dict[str, Any]:
@@ -69,8 +75,9 @@ def fleet(province: AdminUnit | None, centre: ServiceCentre | None, status: str,
     elif status == "active":
         stmt = stmt.where(Kiosk.revoked_at.is_(None))
     elif status == "silent":
-        stmt = stmt.where(Kiosk.revoked_at.is_(None),
-                          Kiosk.last_heartbeat_at < now - SILENT_AFTER)
+        cutoff = fleet_health.silent_before(now)
+        stmt = stmt.where(Kiosk.revoked_at.is_(None), false() if cutoff is None else
+                          Kiosk.last_heartbeat_at < cutoff)
     return stmt.order_by(ServiceCentre.code, Kiosk.label, Kiosk.id)
 
 

@@ -135,6 +135,7 @@ def _heartbeat(app: Flask, kiosk_id: str, minutes_ago: float | None,
 
 def test_fleet_list_shows_health_and_filters(app: Flask, staff: StaffInfo,
                                              kiosk: KioskInfo) -> None:
+    app.config["KIOSK_OPENING_HOURS"] = "mon-sun 00:00-24:00"  # silent is judged when open
     client = signed_in(app, staff.admin)
     with app.app_context():
         other = kiosks.register(kiosks.find_centre("X20194"), None, "Đà Nẵng")
