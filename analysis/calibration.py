@@ -1017,6 +1017,8 @@ def _trim(w: np.ndarray, lower: float, upper: float, strict: bool, what: str) ->
         new[positive] = np.clip(out[positive], lower, upper)
         trimmings = float((out - new).sum())
         rest = positive & ~outside
+        if not rest.any():  # R would divide by zero; give the trimmings to those with room
+            rest = positive & ((new < upper) if trimmings > 0 else (new > lower))
         if not rest.any():
             raise CalibrationError(f"Every positive weight of {what} is outside the bounds")
         new[rest] += trimmings / rest.sum()

@@ -37,6 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    # One Limiter object serves every app made in this process; a fresh app starts with its
+    # storage presumed alive (Flask-Limiter keeps "storage dead" on the object, not the app).
+    limiter._storage_dead = False
     babel.init_app(app, locale_selector=i18n.select_locale)
     security.init_app(app)
     access.init_app(app)

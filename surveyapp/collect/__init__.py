@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("collect", __name__)
 
-from surveyapp.collect import kiosk_routes, phone_routes  # noqa: E402,F401
+from surveyapp.collect import kiosk_routes, offline, phone_routes  # noqa: E402,F401

@@ -75,9 +75,13 @@ def silent_before(now: dt.datetime) -> dt.datetime | None:
     (and in the first minutes after opening, while kiosks start up)."""
     cfg = current_app.config
     hours = parse_hours(str(cfg.get("KIOSK_OPENING_HOURS", "")))
-    since = open_since(now, hours, ZoneInfo(cfg["TIMEZONE"]))
+    tz = ZoneInfo(cfg["TIMEZONE"])
+    since = open_since(now, hours, tz)
     grace = dt.timedelta(minutes=SILENT_MINUTES)
-    if since is None or since < grace:
+    if since is None:
+        return None
+    # just opened -- unless it was open ``grace`` ago too (hours running past midnight)
+    if since < grace and open_since(now - grace, hours, tz) is None:
         return None
     return now - grace
 

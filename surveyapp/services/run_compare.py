@@ -108,18 +108,23 @@ class VsRest:
         """The ``unit_vs_rest`` table for units (columns ``unit``) within ``parent``."""
         data = self.design.data
         n_items, n_contents = len(self.items), len(self.contents)
-        valid = np.ones(len(data), dtype=bool)
-        for col in unit + parent:
-            valid &= data[col].notna().to_numpy()
-        p_codes = (pd.factorize(pd.MultiIndex.from_frame(data[parent]), sort=True)[0]
-                   if parent else np.zeros(len(data), dtype=np.int64))
-        labels = data.loc[valid, parent + unit].drop_duplicates().sort_values(parent + unit)
-        labels = labels.reset_index(drop=True)
-        key = pd.MultiIndex.from_frame(data[parent + unit])
+        if len(unit) != 1 or len(parent) > 1:
+            raise ValueError("one unit column and at most one parent column")
+        if parent:
+            p_codes, p_values = pd.factorize(data[parent[0]], sort=True)
+        else:
+            p_codes, p_values = np.zeros(len(data), dtype=np.int64), np.array([None])
+        u_raw, u_values = pd.factorize(data[unit[0]], sort=True)
+        valid = (u_raw >= 0) & (p_codes >= 0)
+        n_parents = max(int(p_codes.max()) + 1, 1)
+        pairs, inv = np.unique(p_codes[valid].astype(np.int64) * len(u_values) + u_raw[valid],
+                               return_inverse=True)
         u_codes = np.full(len(data), -1, dtype=np.int64)
-        u_codes[valid] = pd.MultiIndex.from_frame(labels).get_indexer(key[valid])
-        n_units = len(labels)
-        n_parents = int(p_codes.max()) + 1
+        u_codes[valid] = inv
+        n_units = len(pairs)
+        labels = pd.DataFrame({unit[0]: np.asarray(u_values)[pairs % len(u_values)]})
+        if parent:
+            labels.insert(0, parent[0], np.asarray(p_values)[pairs // len(u_values)])
         unit_parent = np.zeros(n_units, dtype=np.int64)
         unit_parent[u_codes[valid]] = p_codes[valid]
         psu_unit, psu_parent = self._psu_codes(u_codes), self._psu_codes(p_codes)
@@ -136,8 +141,10 @@ class VsRest:
         var_u = self._own_variance(co_u, psu_unit, n_units)
         var_r_own = self._own_variance(co_r, psu_unit, n_units)
         m_p = np.zeros((n_parents, self.x.shape[1], self.x.shape[1]))
+        order = np.argsort(psu_parent, kind="stable")
+        cuts = np.searchsorted(psu_parent[order], np.arange(n_parents + 1))
         for g in range(n_parents):
-            rows = psu_parent == g
+            rows = order[cuts[g]:cuts[g + 1]]
             d = self.dev[rows]
             m_p[g] = d.T @ (d * self.factor[rows, None])
         v_r = self._vectors(co_r)

@@ -139,6 +139,22 @@ def test_unreadable_opening_hours_refuse_to_start(app_factory, spec):
         app_factory(KIOSK_OPENING_HOURS=spec)
 
 
+@pytest.mark.parametrize(("spec", "when", "judged"), [
+    (ALWAYS, dt.datetime(2026, 11, 27, 0, 3), True),  # open through midnight: no new grace
+    ("mon-sun 07:00-17:00", dt.datetime(2026, 11, 27, 7, 3), False),  # just opened
+    ("mon-sun 07:00-17:00", dt.datetime(2026, 11, 27, 7, 12), True),
+    ("mon-sun 07:00-17:00", dt.datetime(2026, 11, 27, 18, 0), False),  # closed
+])
+def test_silence_is_judged_only_once_open_for_ten_minutes(app, spec, when, judged):
+    utc = when.replace(tzinfo=VN).astimezone(dt.UTC).replace(tzinfo=None)
+    app.config["KIOSK_OPENING_HOURS"] = spec
+    with app.app_context():
+        cutoff = fleet.silent_before(utc)
+    assert (cutoff is not None) == judged
+    if judged:
+        assert cutoff == utc - dt.timedelta(minutes=fleet.SILENT_MINUTES)
+
+
 def _heard(app: Flask, kiosk_id: str, minutes_ago: float) -> None:
     from surveyapp.extensions import db
     from surveyapp.services.accounts import utcnow

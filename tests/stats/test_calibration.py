@@ -432,6 +432,14 @@ def test_trimming_keeps_the_total_and_the_bounds(data: tuple, ratio: float) -> N
     assert t.weights.max() <= mean_w * ratio * (1 + 1e-12)
 
 
+def test_strict_trimming_when_every_weight_is_outside() -> None:
+    """R would divide the trimmings by zero; they go to the weights with room instead."""
+    d = analysis.SurveyDesign.from_frame(pd.DataFrame({"w": [1.0, 1.0, 10.0], "y": [1, 2, 3]}),
+                                         weights="w")
+    t = cal.trim_weights(d, lower=3, upper=5, strict=True)
+    np.testing.assert_allclose(t.weights, [3.5, 3.5, 5.0], rtol=1e-14)
+
+
 # ---------------------------------------------------------------------- weighting diagnostics
 @pytest.mark.parametrize("case", [c for c in WEIGHT_CASES if "diagnostics" in c],
                          ids=[c["id"] for c in WEIGHT_CASES if "diagnostics" in c])

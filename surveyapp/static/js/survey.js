@@ -2,7 +2,8 @@
    - kiosk idle reset: back to the start screen after data-idle seconds without a touch, and
      at once when a kiosk survey page is reached by Back or reload;
    - auto-advance: after an answer, bring the next unanswered statement (or Next) into view;
-   - no double submit: buttons are disabled once a form is sent (the server is idempotent). */
+   - no double submit: buttons are disabled once a form is sent (the server is idempotent);
+   - kiosks: loads offline-store.js + kiosk.js (offline queue, service worker, heartbeat). */
 (function () {
   "use strict";
   var body = document.body;
@@ -17,6 +18,15 @@
     document.documentElement.style.visibility = "hidden";
     window.location.replace(home);
     return;
+  }
+  // Kiosk: the offline queue, service worker and heartbeat (kiosk.js, after its store).
+  if (idle > 0 && home && /^\/k\/[^/?]+$/.test(home) && "indexedDB" in window) {
+    ["offline-store.js", "kiosk.js"].forEach(function (name) {
+      var s = document.createElement("script");
+      s.src = "/static/js/" + name;
+      s.async = false; // run in this order
+      document.head.appendChild(s);
+    });
   }
   if (idle > 0 && home) {
     var timer = null;
