@@ -10,12 +10,12 @@ import datetime as dt
 import io
 from importlib import resources
 from pathlib import Path
-
-import segno
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from typing import TYPE_CHECKING
 
 from surveyapp.models import Counter, ServiceCentre
+
+if TYPE_CHECKING:
+    import segno
 
 TITLE_VI = "ĐÁNH GIÁ MỨC ĐỘ HÀI LÒNG"
 SUBTITLE_VI = "về sự phục vụ của cơ quan hành chính nhà nước"
@@ -34,11 +34,16 @@ def _font_path(name: str) -> str:
 
 def qr(url: str) -> segno.QRCode:
     """Error level M leaves room for a little dirt or a fold on a printed poster."""
+    import segno  # here, not at app start
+
     return segno.make(url, error="m", micro=False)
 
 
 def poster_pdf(centre: ServiceCentre, counter: Counter | None, url: str,
                expires: dt.date) -> bytes:
+    from fpdf import FPDF  # here, not at app start
+    from fpdf.enums import XPos, YPos
+
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(False)
     pdf.set_title(f"{TITLE_VI} – {centre.name_vi}")

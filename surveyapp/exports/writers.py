@@ -13,9 +13,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-import xlsxwriter
 from flask import current_app
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -43,6 +40,8 @@ def write_csv(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed:
 
 def write_xlsx(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed: int) -> int:
     """xlsxwriter in constant-memory mode flushes each row to disk as it is written."""
+    import xlsxwriter  # here, not at app start
+
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
                                            "strings_to_numbers": False, "strings_to_urls": False})
     try:
@@ -67,6 +66,9 @@ def write_xlsx(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed
 def write_parquet(path: Path, columns: list[str], rows: Iterator[list[Any]], _fixed: int) -> int:
     """Row groups of ``EXPORT_PARQUET_ROW_GROUP`` rows (config); every column a nullable
     string, item values "1".."5" or "na" (null = no answer), read back the same in any tool."""
+    import pyarrow as pa  # here, not at app start
+    import pyarrow.parquet as pq
+
     schema = pa.schema([pa.field(c, pa.string()) for c in columns])
     n = 0
     group = int(current_app.config.get("EXPORT_PARQUET_ROW_GROUP", PARQUET_ROW_GROUP))

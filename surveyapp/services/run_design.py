@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from flask_babel import lazy_gettext as _l
 
-from analysis import SurveyDesign
-from analysis.calibration import poststratify
-from analysis.frame_weights import FrameWeights, frame_weights
-from analysis.intervals import CIMethod
-from analysis.weights import weight_summary
+from analysis.design import SurveyDesign
+
+if TYPE_CHECKING:
+    from analysis.frame_weights import FrameWeights
 from surveyapp.services.run_table import AnalysisTable
 
 STRATA = ("cell", "centre", "province", "none")
@@ -49,7 +48,9 @@ PSUS = ("centre_day", "centre", "respondent")
 WEIGHTS = ("frame", "equal")
 CALIBRATIONS = ("none", "province")
 LONELY = ("adjust", "average", "remove", "certainty", "fail")
-CI_METHODS = tuple(m.value for m in CIMethod if m.value != "likelihood")
+#: ``analysis.CIMethod`` without "likelihood" (written out so that the web app does not load
+#: scipy.stats to draw a form; tests/stats check the two agree)
+CI_METHODS = ("logit", "beta", "mean", "xlogit", "asin")
 GEOGRAPHIES = ("2025", "2008")
 DEFAULT_EXCLUDE = ("honeypot",)
 
@@ -127,6 +128,9 @@ def _weighting_field(table: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
 
 def build(table: AnalysisTable, frame: pd.DataFrame, opts: dict[str, Any]) -> BuiltDesign:
     """Weights (frame or equal), strata, PSUs, fpc and calibration as ``opts`` say."""
+    from analysis.frame_weights import frame_weights  # loaded by the first run
+    from analysis.weights import weight_summary
+
     data = table.data
     flags = data["flags"]
     excluded: dict[str, int] = {}
@@ -202,6 +206,8 @@ def _poststratify_provinces(design: SurveyDesign, rows: pd.DataFrame, frame: pd.
                             table: AnalysisTable) -> tuple[SurveyDesign, dict[str, Any]]:
     """Post-stratify to the frame's dossiers per province (province of the centre as its
     responses carry it; frame centres without responses have no province here)."""
+    from analysis.calibration import poststratify
+
     centre_prov = (table.data.drop_duplicates("centre_code")
                    .set_index("centre_code")["province_code"])
     f = frame.assign(province_code=frame["centre"].map(centre_prov)).dropna(

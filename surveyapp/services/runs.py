@@ -50,11 +50,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from analysis.errors import SurveyError
-from analysis.sipas import sipas_indices
 from surveyapp.extensions import db
 from surveyapp.models import AnalysisRun, Period, RunResult
 from surveyapp.models.geography import REFORM_DATE
-from surveyapp.services import audit, run_design, run_results
+from surveyapp.services import audit, run_design
 from surveyapp.services.accounts import utcnow
 from surveyapp.services.frames import load_frame
 from surveyapp.services.run_diagnostics import collapsed_cells, histogram
@@ -160,6 +159,10 @@ def execute(run_id: int) -> AnalysisRun:
 
 
 def _execute(run_id: int) -> None:
+    # the engine (scipy & co.) is loaded by the first run, not when the web app starts
+    from analysis.sipas import sipas_indices
+    from surveyapp.services import run_results
+
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
     run = db.session.get(AnalysisRun, run_id)
