@@ -20,7 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     No schema work, prompts or network here: the schema comes from ``flask db upgrade``.
     """
-    from surveyapp import access, cli, i18n, security
+    from surveyapp import access, cli, converters, i18n, security
     from surveyapp.config import load_config
     from surveyapp.db import install_sqlite_pragmas
     from surveyapp.extensions import babel, csrf, db, limiter, migrate
@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter._storage_dead = False
     babel.init_app(app, locale_selector=i18n.select_locale)
     security.init_app(app)
+    converters.init_app(app)
     access.init_app(app)
     install_guards()
     refcache.install()
