@@ -50,6 +50,10 @@ QUESTIONNAIRE = "sipas-2023.v1"
 COMMENTS = ["Cán bộ nhiệt tình.", "Thời gian chờ hơi lâu.", "Nên có thêm ghế ngồi.", None, None,
             None, None, None]
 FIELDS = ["dat-dai", "ho-tich", "chung-thuc", "xay-dung", None]
+#: The 19 item codes of ``QUESTIONNAIRE``.
+ITEMS = [f"C1.{i}" for i in range(1, 5)] + [f"C2.{i}" for i in range(1, 5)] + \
+    [f"C3.{i}" for i in range(1, 6)] + [f"C4.{i}" for i in range(1, 4)] + \
+    [f"C5.{i}" for i in range(1, 4)]
 
 
 # --- the app gunicorn serves ----------------------------------------------------------------
@@ -313,9 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         flask(env, "db", "upgrade")
         flask(env, "demo", "--responses", "50")
         kiosks = register_kiosks(url, secret, args.kiosks)
-        items = [f"C1.{i}" for i in range(1, 5)] + [f"C2.{i}" for i in range(1, 5)] + \
-                [f"C3.{i}" for i in range(1, 6)] + [f"C4.{i}" for i in range(1, 4)] + \
-                [f"C5.{i}" for i in range(1, 4)]
+        items = ITEMS
         before_ids, before_answers = count_rows(url)
         port = free_port()
         proc = start_gunicorn(env, port, args)
