@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2000, help="measured submissions")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--kiosks", type=int, default=200,
+                        help="submissions rotate over this many kiosks (fewer: more bursts)")
     parser.add_argument("--limits", action="store_true", help="rate limits on")
     parser.add_argument("--redis", default=None, help="Redis URL for the limiter (with --limits)")
     parser.add_argument("--cprofile", type=Path, default=None)
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                    FLASK_APP="surveyapp")
         ingest.flask(env, "db", "upgrade")
         ingest.flask(env, "demo", "--responses", "50")
-        kiosks = ingest.register_kiosks(url, secret, 200)
+        kiosks = ingest.register_kiosks(url, secret, args.kiosks)
         items = ingest.ITEMS
 
         from flask import Flask

@@ -108,15 +108,20 @@ def check(sub: Submission, *, submitted_at: dt.datetime, when: dt.datetime,
         limit, label = _setting("QUALITY_SOURCE_BURST_MAX"), "one client address"
     else:
         return flags
-    others = list(db.session.scalars(
-        select(Response.id).where(who, Response.id != sub.id, _in_window(start, when))
+    # each earlier row with whether it already carries a burst flag: during a burst every
+    # new response would otherwise re-flag the whole window (insert-or-ignore of every row)
+    has_flag = select(QualityFlag.id).where(QualityFlag.response_id == Response.id,
+                                            QualityFlag.code == "burst").exists()
+    others = db.session.execute(
+        select(Response.id, has_flag).where(who, Response.id != sub.id, _in_window(start, when))
         .limit(_BURST_SCAN)
-    ))
+    ).all()
     if len(others) + 1 > limit:
         text = (f"{len(others) + 1} responses from {label} within {seconds} s "
                 f"(more than {limit})")
         flags["burst"] = text
-        _flag_others(others, "burst", text, submitted_at)
+        _flag_others([rid for rid, flagged in others if not flagged], "burst", text,
+                     submitted_at)
     if sub.kiosk is None and source_hash is not None and sub.answers:
         earlier = _repeat_of(sub, source_hash, submitted_at)
         if earlier is not None:
