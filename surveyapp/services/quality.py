@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from surveyapp.extensions import db
@@ -81,10 +81,24 @@ def straight_fast(sub: Submission, end: dt.datetime) -> str | None:
             f"(less than {limit} s)")
 
 
-def _in_window(start: dt.datetime, end: dt.datetime) -> Any:
-    """Rows whose device time (else server time) falls in [start, end]."""
-    return or_(Response.client_time.between(start, end),
-               and_(Response.client_time.is_(None), Response.submitted_at.between(start, end)))
+_R, _F = Response.__table__.c, QualityFlag.__table__.c
+
+
+def _burst_window(who: Any) -> Any:
+    """Earlier responses of ``who`` whose device time (else server time) falls in
+    [:start, :end], each with whether it already carries a burst flag (during a burst every
+    new response would otherwise re-flag the whole window). Built once per kind: building
+    statements per request cost more CPU than running them."""
+    t0, t1 = bindparam("start"), bindparam("end")
+    has_flag = select(_F.id).where(_F.response_id == _R.id, _F.code == "burst").exists()
+    in_window = or_(_R.client_time.between(t0, t1),
+                    and_(_R.client_time.is_(None), _R.submitted_at.between(t0, t1)))
+    return (select(_R.id, has_flag).where(who, _R.id != bindparam("rid"), in_window)
+            .limit(_BURST_SCAN))
+
+
+_KIOSK_WINDOW = _burst_window(_R.kiosk_id == bindparam("who"))
+_SOURCE_WINDOW = _burst_window(and_(_R.source_hash == bindparam("who"), _R.kiosk_id.is_(None)))
 
 
 def check(sub: Submission, *, submitted_at: dt.datetime, when: dt.datetime,
@@ -101,21 +115,15 @@ def check(sub: Submission, *, submitted_at: dt.datetime, when: dt.datetime,
     seconds = _setting("QUALITY_BURST_SECONDS")
     start = when - dt.timedelta(seconds=seconds)
     if sub.kiosk is not None:
-        who = Response.kiosk_id == sub.kiosk.id
+        window, who = _KIOSK_WINDOW, sub.kiosk.id
         limit, label = _setting("QUALITY_BURST_MAX"), f"kiosk {sub.kiosk.id}"
     elif source_hash is not None:
-        who = and_(Response.source_hash == source_hash, Response.kiosk_id.is_(None))
+        window, who = _SOURCE_WINDOW, source_hash
         limit, label = _setting("QUALITY_SOURCE_BURST_MAX"), "one client address"
     else:
         return flags
-    # each earlier row with whether it already carries a burst flag: during a burst every
-    # new response would otherwise re-flag the whole window (insert-or-ignore of every row)
-    has_flag = select(QualityFlag.id).where(QualityFlag.response_id == Response.id,
-                                            QualityFlag.code == "burst").exists()
-    others = db.session.execute(
-        select(Response.id, has_flag).where(who, Response.id != sub.id, _in_window(start, when))
-        .limit(_BURST_SCAN)
-    ).all()
+    others = db.session.connection().execute(
+        window, {"who": who, "rid": sub.id, "start": start, "end": when}).all()
     if len(others) + 1 > limit:
         text = (f"{len(others) + 1} responses from {label} within {seconds} s "
                 f"(more than {limit})")
@@ -161,6 +169,10 @@ def _repeat_of(sub: Submission, source_hash: str, submitted_at: dt.datetime) -> 
     return None
 
 
+_INSERT_OR_IGNORE_PG = postgresql.insert(QualityFlag.__table__).on_conflict_do_nothing()
+_INSERT_OR_IGNORE_SQLITE = sqlite.insert(QualityFlag.__table__).on_conflict_do_nothing()
+
+
 def _flag_others(ids: list[uuid.UUID], code: str, reason: str, now: dt.datetime) -> None:
     """Add ``code`` to earlier responses; one that already has it keeps its first reason
     (insert-or-ignore, so two concurrent requests flagging the same row cannot collide)."""
@@ -171,9 +183,9 @@ def _flag_others(ids: list[uuid.UUID], code: str, reason: str, now: dt.datetime)
             for rid in sorted(ids)]
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(QualityFlag.__table__).on_conflict_do_nothing()
+        stmt: Any = _INSERT_OR_IGNORE_PG
     elif dialect == "sqlite":
-        stmt = sqlite.insert(QualityFlag.__table__).on_conflict_do_nothing()
+        stmt = _INSERT_OR_IGNORE_SQLITE
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         have = set(db.session.scalars(select(QualityFlag.response_id).where(
             QualityFlag.code == code, QualityFlag.response_id.in_(ids))))

@@ -49,6 +49,7 @@ def interview_day(submitted_at: dt.datetime, client_time: dt.datetime | None) ->
 
 _INSERT_RESPONSE = insert(Response.__table__)
 _INSERT_ANSWER = insert(Answer.__table__)
+_INSERT_FLAG = insert(QualityFlag.__table__)
 
 
 def resolve_units(centre: ServiceCentre, day: dt.date) -> tuple[AdminUnit, AdminUnit]:
@@ -138,7 +139,7 @@ def store(sub: Submission, source_hash: str | None = None,
     ).items():
         flags.setdefault(code, reason)
     if flags:
-        db.session.execute(insert(QualityFlag.__table__), [
+        db.session.execute(_INSERT_FLAG, [
             {"response_id": sub.id, "code": code, "reason": reason, "created_at": submitted_at}
             for code, reason in flags.items()
         ])
