@@ -18,9 +18,13 @@ Steps (all on this machine, loopback only, bounded in time):
 4. afterwards, count the rows: every acknowledged id (201) must be stored once, nothing else
    stored (timeouts are reported separately, as "maybe stored").
 
-Rate limits stay on as in production when ``--redis`` is given (Flask-Limiter on Redis; each
-kiosk then sends far below its per-kiosk limit because the load is spread over ``--kiosks``
-kiosks); by default they are off so the numbers measure ingest, not the limiter.
+Rate limits stay on as in production when ``--redis`` is given (Flask-Limiter on Redis, every
+limit checked on every request), with the per-address and per-kiosk budgets raised: all
+clients share one address here and each kiosk sends far faster than a person could, and the
+check costs the same whatever the budget. By default they are off so the numbers measure
+ingest, not the limiter. The CPU each part used during each target is reported in cores
+(gunicorn workers, this database's PostgreSQL backends, the load generator, the rest of the
+machine: other people's work on a shared box).
 """
 
 from __future__ import annotations
@@ -154,6 +158,65 @@ def start_gunicorn(env: dict[str, str], port: int, args: argparse.Namespace) -> 
             break
     proc.terminate()
     raise RuntimeError("gunicorn did not start")
+
+
+# --- CPU accounting ------------------------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux /proc; 0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _backends(url: str, name: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        me = conn.execute("SELECT pg_backend_pid()").fetchone()
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+        return [int(r[0]) for r in rows if me is None or r[0] != me[0]]
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all cores, /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / _TICK
+
+
+def cpu_snapshot(gunicorn: int, url: str, name: str) -> dict[str, float]:
+    """CPU seconds so far of the gunicorn workers, this database's PostgreSQL backends, the
+    load generator (this process) and the whole machine."""
+    return {"gunicorn": sum(_proc_cpu(p) for p in [gunicorn, *_children(gunicorn)]),
+            "postgres": sum(_proc_cpu(p) for p in _backends(url, name)),
+            "loadgen": _proc_cpu(os.getpid()), "machine": _machine_busy()}
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float],
+               seconds: float) -> dict[str, float]:
+    """Cores used on average by each part (2.0 = both cores), and by everything else."""
+    used = {k: (after[k] - before[k]) / seconds for k in before}
+    used["rest"] = max(used["machine"] - used["gunicorn"] - used["postgres"] - used["loadgen"],
+                       0.0)
+    return {k: round(v, 2) for k, v in used.items()}
 
 
 # --- load generator ----------------------------------------------------------------------------
@@ -312,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, SIPAS_DATABASE_URL=url, SIPAS_SECRET_KEY=secret,
                    FLASK_APP="surveyapp", SIPAS_RATELIMIT_ENABLED="true" if args.redis else "false")
         if args.redis:
+            # The limiter does the same work whatever the budget; here every client is one
+            # address (127.0.0.1) and each kiosk sends far faster than a person can, so the
+            # per-address and per-kiosk budgets are raised to stay out of the way.
             env["SIPAS_REDIS_URL"] = args.redis
+            env["SIPAS_RATELIMIT_API"] = env["SIPAS_RATELIMIT_KIOSK"] = "1000000 per minute"
         flask(env, "translate", "compile")
         flask(env, "db", "upgrade")
         flask(env, "demo", "--responses", "50")
@@ -323,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         proc = start_gunicorn(env, port, args)
         load = os.getloadavg()[0]
         results, all_stats = [], {}
+        cpu: dict[str, dict[str, float]] = {}
         for target in ("hello", "ingest"):
             spy = None
             if target == "ingest" and args.py_spy:
@@ -331,12 +399,15 @@ def main(argv: list[str] | None = None) -> int:
                      "-r", "200", "-f", "raw", "-d", str(int(args.warmup + args.seconds)),
                      "-p", str(proc.pid), "-o", str(args.py_spy)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cpu0, t0 = cpu_snapshot(proc.pid, url, name), time.monotonic()
             stats = asyncio.run(run_load(port, target, kiosks, items, args.clients, args.warmup,
                                          args.seconds, args.timeout))
+            cpu[target] = cpu_shares(cpu0, cpu_snapshot(proc.pid, url, name),
+                                     time.monotonic() - t0)
             if spy is not None:
                 spy.wait(timeout=60)
             all_stats[target] = stats
-            results.append(summary(target, stats))
+            results.append(summary(target, stats) | {"cores": cpu[target]})
             print(json.dumps(results[-1]), flush=True)
         stats = all_stats["ingest"]
         ids, answers = count_rows(url)
@@ -410,12 +481,16 @@ def report(results: list[dict[str, Any]], check: dict[str, Any], args: argparse.
     print(f"gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads}; "
           f"{args.clients} clients, {args.seconds:.0f} s each; rate limits "
           f"{'on (Redis)' if args.redis else 'off'}; load average before: {load:.2f}")
-    print("| endpoint | ok req/s | p50 ms | p99 ms | errors | vs ceiling |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| endpoint | ok req/s | p50 ms | p99 ms | errors | vs ceiling "
+          "| cores: gunicorn / PG / load gen / rest |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in results:
         label = "hello-world (ceiling)" if r["target"] == "hello" else "POST /api/v1/responses"
+        c = r.get("cores", {})
+        cores = " / ".join(f"{c.get(k, float('nan')):.2f}"
+                           for k in ("gunicorn", "postgres", "loadgen", "rest"))
         print(f"| {label} | {r['ok_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['errors']} | {r['ok_per_s'] / hello['ok_per_s']:.2f} |")
+              f"{r['errors']} | {r['ok_per_s'] / hello['ok_per_s']:.2f} | {cores} |")
     print(f"rows: {check['acknowledged']} acknowledged (warm-up included), "
           f"{check['rows_added']} added, {check['lost']} lost, {check['unexpected']} unexpected; "
           f"answer rows {check['answer_rows_added']} (expected {check['answer_rows_expected']})")

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         measure({"submit": submit, "hello": hello_get}, args.warmup)
         pids = backend_pids(url, name)
         pg0 = proc_cpu(pids)
-        profiler = cProfile.Profile() if args.cprofile else None
+        profiler = cProfile.Profile(time.process_time) if args.cprofile else None  # CPU, not waits
         t0 = time.perf_counter()
         if profiler:
             profiler.enable()
