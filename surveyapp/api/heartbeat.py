@@ -10,15 +10,15 @@ whether the kiosk must reload (an administrator asked for it; delivered once).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 from flask.wrappers import Response
 from flask_babel import gettext as _
 
 from surveyapp.api import bp
 from surveyapp.api.auth import authenticate
+from surveyapp.api.body import read_json
 from surveyapp.extensions import api_limits
 from surveyapp.services import fleet
 from surveyapp.services.questionnaires import utcnow
@@ -63,14 +63,7 @@ def parse(body: Any) -> fleet.Heartbeat:
 @bp.post("/kiosks/<kiosk_id>/heartbeat")
 @api_limits
 def heartbeat(kiosk_id: str) -> tuple[Response, int]:
-    if request.mimetype != "application/json":
-        raise SubmissionError(415, "unsupported_media_type", None,
-                              _("Send the response as application/json."))
-    try:
-        body = json.loads(request.get_data(cache=False) or b"{}")
-    except (ValueError, RecursionError):
-        raise SubmissionError(400, "invalid_json", None,
-                              _("The request body is not valid JSON.")) from None
+    body = read_json(empty=b"{}")
     auth = authenticate(body)
     if auth.kiosk is None or auth.kiosk.id != kiosk_id:
         raise SubmissionError(403, "forbidden_kiosk", None,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
-from flask import jsonify, request
+from flask import jsonify
 from flask.wrappers import Response
-from flask_babel import gettext as _
 
 from surveyapp.api import bp
 from surveyapp.api.auth import authenticate
+from surveyapp.api.body import read_json
 from surveyapp.extensions import api_limits
 from surveyapp.security import source_hash
 from surveyapp.services import submissions
@@ -27,15 +25,7 @@ def _submission_error(err: SubmissionError) -> tuple[Response, int]:
 @bp.post("/responses")
 @api_limits
 def create_response() -> tuple[Response, int]:
-    if request.mimetype != "application/json":
-        raise SubmissionError(415, "unsupported_media_type", None,
-                              _("Send the response as application/json."))
-    raw = request.get_data(cache=False)
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise SubmissionError(400, "invalid_json", None,
-                              _("The request body is not valid JSON.")) from None
+    payload = read_json()
     auth = authenticate(payload)
     sub = validate(payload, auth)
     response, created = submissions.store(sub, source_hash=source_hash())

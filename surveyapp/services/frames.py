@@ -31,6 +31,10 @@ class PeriodError(ValueError):
 
 
 def get_period(code: str) -> Period | None:
+    """The period with this code; None for anything that is not a period code (a NUL in a
+    URL would otherwise reach PostgreSQL, which refuses it in a comparison: a 500)."""
+    if not PERIOD_CODE.fullmatch(code):
+        return None
     return db.session.scalar(select(Period).where(Period.code == code))
 
 

@@ -62,6 +62,20 @@ def walk_survey(client: FlaskClient, start_path: str, post_path: str, value: str
                 extra: dict[str, str] | None = None) -> tuple[Any, list[str]]:
     """Tap through the whole survey like a citizen; returns the final response and the HTML
     of every page seen."""
+    seen = walk_to_comment(client, start_path, post_path, value, field, extra)
+    html = seen[-1]
+    data = {"csrf_token": csrf_of(html), "state": state_of(html), "nav": "submit",
+            "comment": comment}
+    data.update(extra or {})
+    final = client.post(post_path, data=data)
+    return final, seen
+
+
+def walk_to_comment(client: FlaskClient, start_path: str, post_path: str, value: str = "4",
+                    field: str | None = "dat-dai", extra: dict[str, str] | None = None
+                    ) -> list[str]:
+    """Tap through the survey up to the comment page; returns the HTML of every page seen
+    (the comment page last)."""
     seen = []
     page = client.get(start_path)
     assert page.status_code == 200, page.get_data(as_text=True)
@@ -87,11 +101,7 @@ def walk_survey(client: FlaskClient, start_path: str, post_path: str, value: str
         html = resp.get_data(as_text=True)
         seen.append(html)
     assert 'name="comment"' in html
-    data = {"csrf_token": csrf_of(html), "state": state_of(html), "nav": "submit",
-            "comment": comment}
-    data.update(extra or {})
-    final = client.post(post_path, data=data)
-    return final, seen
+    return seen
 
 
 # ---------------------------------------------------------------------- staff accounts
