@@ -10,7 +10,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from surveyapp.charts import BLUE, GREY, SKY, VERMILLION
 from surveyapp.charts.mpl import new_figure, style, to_png
-from surveyapp.charts.series import Forest, Heatmap, Trend
+from surveyapp.charts.series import Forest, Heatmap, Trend, forest_range, heatmap_scale
 from surveyapp.reports import fmt
 from surveyapp.reports.labels import content_name
 
@@ -34,14 +34,8 @@ def forest_png(data: Forest, lang: str) -> bytes:
     fig = new_figure(8.0, 1.6 + 0.34 * n)
     ax = fig.add_subplot()
     style(ax)
-    shown = [u for u in data.units if u.estimate is not None]
-    lows = [u.low for u in shown if u.low is not None] + [0.9]
-    highs = [u.high for u in shown if u.high is not None] + [0.9]
     ref = data.reference
-    if ref and ref.low is not None:
-        lows.append(ref.low)
-        highs.append(ref.high or ref.low)
-    x0, x1 = max(0.0, min(lows) - 0.04), min(1.0, max(highs) + 0.04)
+    x0, x1 = data.xlim or forest_range(data.units, ref)
     if ref and ref.estimate is not None:
         if ref.low is not None and ref.high is not None:
             ax.axvspan(ref.low, ref.high, color="#e8e8e8", zorder=0)
@@ -93,10 +87,7 @@ def heatmap_png(data: Heatmap, lang: str) -> bytes:
     ax = fig.add_subplot()
     values = np.array([[c.estimate if c.estimate is not None else np.nan for c in row]
                        for row in data.cells] or [[np.nan] * n_cols], dtype=float)
-    finite = values[np.isfinite(values)]
-    vmin = float(finite.min()) if finite.size else 0.5
-    vmax = float(finite.max()) if finite.size else 1.0
-    vmin, vmax = min(vmin, vmax - 0.05), max(vmax, vmin + 0.05)
+    vmin, vmax = data.scale or heatmap_scale(data.cells)
     cmap = matplotlib.colormaps["cividis"]
     norm = matplotlib.colors.Normalize(vmin, vmax)
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")

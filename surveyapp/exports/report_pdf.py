@@ -12,7 +12,9 @@ from flask_babel import gettext as _
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from surveyapp.charts import ChartCache
+from surveyapp.charts import ChartCache, series
+from surveyapp.exports import pdf_charts
+from surveyapp.exports.pdf_table import Cell, RuledTable
 from surveyapp.reports import fmt
 from surveyapp.reports.data import ProvinceReport, UnitResults
 from surveyapp.reports.labels import reason_text, variable_name
@@ -81,6 +83,23 @@ def _chart(report: ProvinceReport, kind: str) -> bytes:
     history_key = tuple(p.run.id for p in report.history.trend) if report.history else ()
     return cache.get((report.run.id, report.code, kind, report.lang, history_key),
                      lambda: chart_png(report, kind))
+
+
+def _unit_chart_pages(pdf: ReportPDF, report: ProvinceReport, kind: str, caption: str) -> None:
+    """A forest plot or heatmap of units drawn in the PDF, ``series.PER_PAGE`` units a page."""
+    from surveyapp.reports.render import unit_chart
+
+    chart, data = unit_chart(report, kind)
+    if chart == "forest":
+        for page in series.forest_pages(data):  # type: ignore[arg-type]
+            pdf.add_page()
+            pdf_charts.forest(pdf, page, report.lang)
+            _p(pdf, caption, 8)
+    else:
+        for page in series.heatmap_pages(data):  # type: ignore[arg-type]
+            pdf.add_page()
+            pdf_charts.heatmap(pdf, page, report.lang)
+            _p(pdf, caption, 8)
 
 
 def _title_page(pdf: ReportPDF, report: ProvinceReport) -> None:
@@ -153,26 +172,23 @@ def _unit_table(pdf: ReportPDF, report: ProvinceReport, units: list[UnitResults]
                 title: str) -> None:
     lang = report.lang
     _h(pdf, title, 11)
-    with pdf.table(col_widths=(12, 52, 20, 30, 18, 30, 16),
-                   text_align=("RIGHT", "LEFT", "RIGHT", "RIGHT", "CENTER", "RIGHT", "RIGHT"),
-                   headings_style=HEAD, line_height=4.6) as table:
-        table.row([_("Rank"), _("Unit"), _("SIPAS"), _("95% CI"), _("Rank interval"),
-                   _("Difference from the rest"), _("Respondents")])
-        for u in units:
-            row = u.sipas
-            value, ci = _value(row, lang)
-            if row is None or row.flag == "suppress" or row.estimate is None:
-                line = table.row()
-                line.cell("")
-                line.cell(u.name)
-                line.cell(f"{value}: {reason_text(row, lang)}" if row else value, colspan=4,
-                          align="LEFT")
-                line.cell(fmt.number(row.n, lang) if row else "")
-                continue
-            interval = f"{row.rank_low}–{row.rank_high}" if row.rank_low else ""
-            diff = fmt.points(row.diff_rest, lang) + (" ▼" if row.below else "")
-            table.row([str(row.rank or ""), u.name, value, ci, interval, diff,
-                       fmt.number(row.n, lang)])
+    table = RuledTable(pdf, (12, 52, 20, 30, 18, 30, 16),
+                       ("R", "L", "R", "R", "C", "R", "R"),
+                       [_("Rank"), _("Unit"), _("SIPAS"), _("95% CI"), _("Rank interval"),
+                        _("Difference from the rest"), _("Respondents")])
+    for u in units:
+        row = u.sipas
+        value, ci = _value(row, lang)
+        if row is None or row.flag == "suppress" or row.estimate is None:
+            table.row(["", u.name,
+                       Cell(f"{value}: {reason_text(row, lang)}" if row else value, 4, "L"),
+                       fmt.number(row.n, lang) if row else ""])
+            continue
+        interval = f"{row.rank_low}–{row.rank_high}" if row.rank_low else ""
+        diff = fmt.points(row.diff_rest, lang) + (" ▼" if row.below else "")
+        table.row([str(row.rank or ""), u.name, value, ci, interval, diff,
+                   fmt.number(row.n, lang)])
+    pdf.ln(1.5)
     _p(pdf, _("▼ significantly below the rest of the province (Holm-adjusted); * use with "
               "caution."), 7.5)
 
@@ -213,15 +229,12 @@ def write(report: ProvinceReport) -> bytes:
         "forest-centres": _("▼ significantly below the rest of the province (Holm-adjusted); "
                             "* use with caution."),
     }
-    for kind in ("trend", "forest-communes", "heatmap-communes", "forest-centres"):
-        if kind != "trend" and not (report.communes if "communes" in kind else report.centres):
-            continue
-        png = _chart(report, kind)
-        pdf.add_page()
-        # fit the page: a province with a hundred communes draws a tall forest plot
-        pdf.image(io.BytesIO(png), w=pdf.epw, h=pdf.eph - 14, keep_aspect_ratio=True)
-        pdf.set_y(min(pdf.get_y(), pdf.h - pdf.b_margin - 12))
-        _p(pdf, captions[kind], 8)
+    pdf.add_page()
+    pdf.image(io.BytesIO(_chart(report, "trend")), w=pdf.epw, keep_aspect_ratio=True)
+    _p(pdf, captions["trend"], 8)
+    for kind in ("forest-communes", "heatmap-communes", "forest-centres"):
+        if report.communes if "communes" in kind else report.centres:
+            _unit_chart_pages(pdf, report, kind, captions[kind])
     pdf.add_page()
     _unit_table(pdf, report, report.communes, _("Communes ranked"))
     _unit_table(pdf, report, report.centres, _("Service centres ranked"))

@@ -15,6 +15,19 @@ DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "pdf": "application/pdf"}
 
 
+def unit_chart(report: ProvinceReport, kind: str) -> tuple[str, series.Forest | series.Heatmap]:
+    """("forest" or "heatmap", its data) for a ``CHART_KINDS`` kind other than the trend; the
+    dashboard draws it with matplotlib, the PDF in vectors a page at a time."""
+    chart, level = kind.split("-")
+    level = "commune" if level == "communes" else "centre"
+    with force_locale(report.lang):
+        title = (_("Communes of %(name)s", name=report.name) if level == "commune"
+                 else _("Service centres of %(name)s", name=report.name))
+    if chart == "forest":
+        return chart, series.forest(report, level, title)
+    return chart, series.heatmap(report, level, title)
+
+
 def chart_png(report: ProvinceReport, kind: str) -> bytes:
     from surveyapp.charts.draw import forest_png, heatmap_png, trend_png  # matplotlib: lazily
 
@@ -22,13 +35,10 @@ def chart_png(report: ProvinceReport, kind: str) -> bytes:
     with force_locale(lang):
         if kind == "trend":
             return trend_png(series.trend(report, _("SIPAS – %(name)s", name=report.name)), lang)
-        chart, level = kind.split("-")
-        level = "commune" if level == "communes" else "centre"
-        title = (_("Communes of %(name)s", name=report.name) if level == "commune"
-                 else _("Service centres of %(name)s", name=report.name))
+        chart, data = unit_chart(report, kind)
         if chart == "forest":
-            return forest_png(series.forest(report, level, title), lang)
-        return heatmap_png(series.heatmap(report, level, title), lang)
+            return forest_png(data, lang)  # type: ignore[arg-type]
+        return heatmap_png(data, lang)  # type: ignore[arg-type]
 
 
 def file_name(report: ProvinceReport, ext: str) -> str:

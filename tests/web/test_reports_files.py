@@ -156,3 +156,55 @@ def test_cli_unknown_run_is_a_clear_error(app: Flask, runs: dict[str, RunInfo],
     assert result.exit_code != 0
     assert "Không có kết quả" in result.output
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_pdf_draws_large_charts_a_page_at_a_time(app: Flask, province_client: FlaskClient,
+                                                 runs: dict[str, RunInfo],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A province with more units than a page holds gets its forest plots and heatmap on
+    several pages, each unit on exactly one page of each chart, drawn as vectors with the names
+    as text (not one picture shrunk to fit A4)."""
+    from surveyapp.charts import series
+    from surveyapp.reports import data
+    from surveyapp.reports.cli import CommandLineUser
+
+    monkeypatch.setattr(series, "PER_PAGE", 2)
+    reader = PdfReader(io.BytesIO(_get(province_client, runs["current"].id, "pdf")))
+    texts = [page.extract_text() for page in reader.pages]
+    with app.app_context():
+        report = data.build(runs["current"].id, "01", "vi", user=CommandLineUser())
+    names = [u.name for u in report.communes]
+    assert len(names) >= 3
+    title = "Các xã, phường của Hà Nội"
+    pages = -(-len(names) // 2)
+    chart_pages = [t for t in texts if title in t]
+    assert len(chart_pages) == 2 * pages  # the forest plot, then the heatmap
+    for k in range(pages):
+        assert sum(f"{title} ({k + 1}/{pages})" in t for t in chart_pages) == 2
+    for name in names:  # each commune once in each chart, at most two a page
+        assert sum(name in t for t in chart_pages) == 2, (name, chart_pages)
+    for t in chart_pages:
+        assert sum(name in t for name in names) <= 2
+    centre_pages = [t for t in texts if "Các trung tâm phục vụ hành chính công của Hà Nội (" in t]
+    assert len(centre_pages) == -(-len(report.centres) // 2)
+    assert sum(len(page.images) for page in reader.pages) == 1  # only the trend is a picture
+
+
+def test_chart_pages_share_one_scale_and_keep_every_unit() -> None:
+    from surveyapp.charts import series
+
+    units = [series.Estimate(f"Xã {i}", 0.5 + i / 300, 0.45 + i / 300, 0.55 + i / 300)
+             for i in range(101)] + [series.Estimate("Xã ẩn", None, None, None, "suppress")]
+    forest = series.Forest("Các xã", units, series.Estimate("Tỉnh", 0.7, 0.68, 0.72))
+    pages = series.forest_pages(forest, 40)
+    assert [len(p.units) for p in pages] == [34, 34, 34]
+    assert [u for p in pages for u in p.units] == units
+    assert {p.xlim for p in pages} == {series.forest_range(units, forest.reference)}
+    assert [p.title for p in pages] == ["Các xã (1/3)", "Các xã (2/3)", "Các xã (3/3)"]
+    assert series.forest_pages(series.Forest("Một", units[:40], None), 40)[0].title == "Một"
+    heat = series.Heatmap("Nhiệt", ["C1", "SIPAS"], [u.label for u in units],
+                          [[u, u] for u in units])
+    hpages = series.heatmap_pages(heat, 50)
+    assert [len(p.rows) for p in hpages] == [34, 34, 34]
+    assert {p.scale for p in hpages} == {(0.5, 0.5 + 100 / 300)}
+    assert series.page_slices(0, 40) == [slice(0, 0)]
