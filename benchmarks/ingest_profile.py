@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
         config: dict[str, Any] = {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secret,
                                   "RATELIMIT_ENABLED": args.limits,
-                                  "RATELIMIT_API": "1000000 per minute"}
+                                  "RATELIMIT_API": "1000000 per minute",
+                                  "RATELIMIT_KIOSK": "1000000 per minute"}
+        if os.environ.get("BENCH_HEADERS") == "0":
+            config["RATELIMIT_HEADERS_ENABLED"] = False
         if args.limits and args.redis:
             config["RATELIMIT_STORAGE_URI"] = args.redis
         app = create_app(config)

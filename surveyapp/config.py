@@ -49,7 +49,9 @@ class DefaultConfig:
 
     # Rate limits (Flask-Limiter syntax).  Memory storage unless SIPAS_REDIS_URL is set.
     RATELIMIT_ENABLED = True
-    RATELIMIT_HEADERS_ENABLED = True
+    # No X-RateLimit-* headers on every response: computing them cost two extra storage (Redis)
+    # round trips per request; a 429 still says when to retry (errors.handlers, Retry-After).
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_PAGES = "300 per minute"  # per client address, each public page route
     RATELIMIT_API = "600 per minute"  # per client address, JSON API
     RATELIMIT_KIOSK = "120 per minute"  # per kiosk: its pages, uploads and heartbeats together

@@ -19,6 +19,8 @@ than refusing citizens (``RATELIMIT_SWALLOW_ERRORS``, ``RATELIMIT_IN_MEMORY_FALL
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,7 +32,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from surveyapp.db import db
 
-__all__ = ["api_limits", "babel", "csrf", "db", "limiter", "migrate", "page_limits"]
+__all__ = ["api_limits", "babel", "csrf", "db", "limiter", "migrate", "page_limits",
+           "retry_after"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +70,18 @@ def link_key() -> str:
             sig = (parse_qs(header[5:].strip()).get("sig") or [""])[0]
         g.rl_link = f"link:{sig[:64]}" if sig else ""
     return str(g.rl_link)
+
+
+def retry_after() -> int | None:
+    """Seconds until the limit that refused this request resets: a 429's ``Retry-After``
+    (``RATELIMIT_HEADERS_ENABLED`` is off, so Flask-Limiter does not set it)."""
+    current = limiter.current_limit
+    if current is None:
+        return None
+    try:
+        return max(1, math.ceil(current.reset_at - time.time()))
+    except Exception:  # noqa: BLE001 - storage gone meanwhile: the window length is an upper bound
+        return max(1, int(current.limit.get_expiry()))
 
 
 def _setting(name: str) -> Callable[[], str]:

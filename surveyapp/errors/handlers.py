@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from surveyapp.errors import bp
-from surveyapp.extensions import db
+from surveyapp.extensions import db, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,9 @@ def http_error(err: HTTPException) -> tuple[str | Response, int] | Response:
     body, code = render_error(status if status in MESSAGES else 400, restart_url=_restart_url())
     response = body if isinstance(body, Response) else Response(body, mimetype="text/html")
     response.status_code = status
-    if status == 429 and (retry := (err.get_response().headers.get("Retry-After"))):
-        response.headers["Retry-After"] = retry
+    if status == 429 and (retry := (err.get_response().headers.get("Retry-After")
+                                    or retry_after())):
+        response.headers["Retry-After"] = str(retry)
     if status == 405 and err.get_response().headers.get("Allow"):
         response.headers["Allow"] = err.get_response().headers["Allow"]
     return response
