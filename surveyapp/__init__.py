@@ -26,8 +26,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from surveyapp.extensions import babel, csrf, db, limiter, migrate
     from surveyapp.services import refcache
     from surveyapp.services.questionnaires import install_guards
+    from surveyapp.sessions import SessionInterface
 
     app = Flask(__name__, instance_relative_config=True)
+    app.session_interface = SessionInterface()
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, config)
 
