@@ -5,7 +5,9 @@ nothing global), text uses the bundled DejaVu Sans so Vietnamese diacritics rend
 every machine, colours come from the Okabe-Ito palette (safe for colour-blind readers), and
 every distinction that a colour makes is also made by a marker, a hatch or a word. Charts take
 plain data (``surveyapp.charts.series``), so the web routes and the PDF writer draw the same
-pictures; PNG bytes are cached per (run, province, chart, language) in the app. matplotlib
+pictures (the PDF draws its forest plots and heatmaps from that data as vectors, a page of
+units at a time: ``surveyapp.exports.pdf_charts``); PNG bytes are cached per (run, province,
+chart, language) in the app. matplotlib
 itself is imported only when a chart is drawn (``surveyapp.charts.mpl``), not when the app
 starts.
 """

@@ -37,10 +37,11 @@ def _text(pdf: FPDF, x: float, y_mid: float, text: str, size: float = 7.5,
     """Text vertically centred on ``y_mid``; ``align`` L/R/C about ``x``; shortened to
     ``fit`` mm if given."""
     pdf.set_font("DejaVu", "B" if bold else "", size)
-    if fit is not None:
+    width = pdf.get_string_width(text) if align != "L" or fit is not None else 0.0
+    if fit is not None and width > fit:
         text = _fit(pdf, text, fit)
+        width = pdf.get_string_width(text)
     pdf.set_text_color(*colour)
-    width = pdf.get_string_width(text) if align != "L" else 0.0
     left = x - width if align == "R" else x - width / 2 if align == "C" else x
     pdf.text(left, y_mid + size * PT * 0.36, text)
 

@@ -22,29 +22,33 @@ class Cell:
     align: str | None = None  # L, R or C; None: the column's
 
 
-def wrap(pdf: FPDF, text: str, width: float) -> list[str]:
-    """Greedy word wrap to ``width`` mm in the current font (a too-long word is cut)."""
-    if pdf.get_string_width(text) <= width:
-        return [text]
-    lines: list[str] = []
-    line = ""
+def wrap(pdf: FPDF, text: str, width: float) -> list[tuple[str, float]]:
+    """Greedy word wrap to ``width`` mm in the current font (a too-long word is cut): the
+    lines with their widths (measuring is most of the cost, so each is measured once)."""
+    measure = pdf.get_string_width
+    full = measure(text)
+    if full <= width:
+        return [(text, full)]
+    lines: list[tuple[str, float]] = []
+    line, line_w = "", 0.0
     for word in text.split():
         candidate = f"{line} {word}" if line else word
-        if pdf.get_string_width(candidate) <= width:
-            line = candidate
+        candidate_w = measure(candidate)
+        if candidate_w <= width:
+            line, line_w = candidate, candidate_w
             continue
         if line:
-            lines.append(line)
-        while pdf.get_string_width(word) > width and len(word) > 1:
+            lines.append((line, line_w))
+        while measure(word) > width and len(word) > 1:
             cut = len(word) - 1
-            while cut > 1 and pdf.get_string_width(word[:cut]) > width:
+            while cut > 1 and measure(word[:cut]) > width:
                 cut -= 1
-            lines.append(word[:cut])
+            lines.append((word[:cut], measure(word[:cut])))
             word = word[cut:]
-        line = word
+        line, line_w = word, measure(word)
     if line:
-        lines.append(line)
-    return lines or [""]
+        lines.append((line, line_w))
+    return lines or [("", 0.0)]
 
 
 class RuledTable:
@@ -84,8 +88,8 @@ class RuledTable:
         for _cell, width, align, lines in spans:
             pdf.rect(x, y, width, height, style="DF" if bold else "D")
             top = y + (height - len(lines) * self.line_h) / 2
-            for k, line in enumerate(lines):
-                room = 0.0 if align == "L" else width - 2 * self.pad - pdf.get_string_width(line)
+            for k, (line, line_w) in enumerate(lines):
+                room = 0.0 if align == "L" else width - 2 * self.pad - line_w
                 baseline = top + (k + 0.5) * self.line_h + self.size * PT * 0.36
                 pdf.text(x + self.pad + (room / 2 if align == "C" else room), baseline, line)
             x += width

@@ -208,3 +208,21 @@ def test_chart_pages_share_one_scale_and_keep_every_unit() -> None:
     assert [len(p.rows) for p in hpages] == [34, 34, 34]
     assert {p.scale for p in hpages} == {(0.5, 0.5 + 100 / 300)}
     assert series.page_slices(0, 40) == [slice(0, 0)]
+
+
+def test_pdf_table_wraps_long_names_without_losing_words() -> None:
+    from surveyapp.exports.pdf_table import wrap
+    from surveyapp.exports.report_pdf import _pdf
+
+    pdf = _pdf()
+    pdf.set_font("DejaVu", size=9)
+    name = "Trung tâm Phục vụ hành chính công phường Hai Bà Trưng"
+    lines = wrap(pdf, name, 50)
+    assert len(lines) == 2
+    assert " ".join(line for line, _w in lines) == name
+    assert all(w <= 50 and abs(w - pdf.get_string_width(line)) < 1e-9 for line, w in lines)
+    assert wrap(pdf, "Xã Ba Vì", 50) == [("Xã Ba Vì", pdf.get_string_width("Xã Ba Vì"))]
+    long_word = "Đ" * 40
+    cut = wrap(pdf, long_word, 20)
+    assert "".join(line for line, _w in cut) == long_word
+    assert all(w <= 20 for _line, w in cut)
