@@ -117,6 +117,12 @@ def _derive(app: Flask) -> None:
         url = cfg.get("DATABASE_URL") or "sqlite:///" + os.path.join(app.instance_path, "sipas.db")
         cfg["SQLALCHEMY_DATABASE_URI"] = url
     cfg["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # up to 16 connections kept per process (opened only when used): a threaded worker
+        # (gunicorn -k gthread --threads N <= 16) then never opens and closes a connection --
+        # a new PostgreSQL backend process -- per request, as the default pool of 5 did
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 16,
+                                            **(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
     if not cfg.get("RATELIMIT_STORAGE_URI"):
         cfg["RATELIMIT_STORAGE_URI"] = cfg.get("REDIS_URL") or "memory://"
     from surveyapp.services.fleet import parse_hours
