@@ -53,7 +53,7 @@ DEFAULTS: dict[str, int] = {
     "QUALITY_REPEAT_SECONDS": 600,
 }
 #: The most earlier rows a burst flags retroactively in one go (bounds the work per request).
-_BURST_SCAN = 500
+BURST_SCAN = 500
 
 
 def _setting(name: str) -> int:
@@ -94,11 +94,21 @@ def _burst_window(who: Any) -> Any:
     in_window = or_(_R.client_time.between(t0, t1),
                     and_(_R.client_time.is_(None), _R.submitted_at.between(t0, t1)))
     return (select(_R.id, has_flag).where(who, _R.id != bindparam("rid"), in_window)
-            .limit(_BURST_SCAN))
+            .limit(BURST_SCAN))
 
 
 _KIOSK_WINDOW = _burst_window(_R.kiosk_id == bindparam("who"))
 _SOURCE_WINDOW = _burst_window(and_(_R.source_hash == bindparam("who"), _R.kiosk_id.is_(None)))
+
+
+def burst_reason(count: int | str, label: str, seconds: int, limit: int) -> str:
+    """The ``burst`` flag's sentence (``count`` may be a placeholder filled in by SQL)."""
+    return f"{count} responses from {label} within {seconds} s (more than {limit})"
+
+
+def kiosk_burst_rule() -> tuple[int, int]:
+    """(window seconds, most responses allowed in it) for one kiosk."""
+    return _setting("QUALITY_BURST_SECONDS"), _setting("QUALITY_BURST_MAX")
 
 
 def check(sub: Submission, *, submitted_at: dt.datetime, when: dt.datetime,
@@ -125,8 +135,7 @@ def check(sub: Submission, *, submitted_at: dt.datetime, when: dt.datetime,
     others = db.session.connection().execute(
         window, {"who": who, "rid": sub.id, "start": start, "end": when}).all()
     if len(others) + 1 > limit:
-        text = (f"{len(others) + 1} responses from {label} within {seconds} s "
-                f"(more than {limit})")
+        text = burst_reason(len(others) + 1, label, seconds, limit)
         flags["burst"] = text
         _flag_others([rid for rid, flagged in others if not flagged], "burst", text,
                      submitted_at)

@@ -85,6 +85,19 @@ def _insert_answers(sub: Submission) -> None:
     ])
 
 
+def own_flags(sub: Submission, submitted_at: dt.datetime) -> tuple[dict[str, str], bool]:
+    """The flags known before looking at other responses (the page's, ``client_clock``), and
+    whether the device's clock is plausible (then its time is the event time)."""
+    flags = dict(sub.flags)
+    plausible = sub.client_time is not None and (
+        submitted_at - MAX_CLIENT_AGE <= sub.client_time <= submitted_at + MAX_CLIENT_AHEAD
+    )
+    if sub.client_time is not None and not plausible:
+        flags.setdefault("client_clock", f"device time {sub.client_time.isoformat()}Z "
+                                         f"far from server time {submitted_at.isoformat()}Z")
+    return flags, plausible
+
+
 @dataclass(frozen=True)
 class Stored:
     """What the API answers about a stored response (first time or repeat)."""
@@ -102,13 +115,7 @@ def store(sub: Submission, source_hash: str | None = None,
     ``stored`` then describes the row stored first.
     """
     submitted_at = now or questionnaires.utcnow()
-    flags = dict(sub.flags)
-    plausible = sub.client_time is not None and (
-        submitted_at - MAX_CLIENT_AGE <= sub.client_time <= submitted_at + MAX_CLIENT_AHEAD
-    )
-    if sub.client_time is not None and not plausible:
-        flags.setdefault("client_clock", f"device time {sub.client_time.isoformat()}Z "
-                                         f"far from server time {submitted_at.isoformat()}Z")
+    flags, plausible = own_flags(sub, submitted_at)
     unit_id, province_id = refcache.units_on(
         sub.centre.unit_id, interview_day(submitted_at, sub.client_time)
     )
