@@ -3,21 +3,27 @@
 Run by hand (not part of the test suite)::
 
     .venv/bin/python benchmarks/national_run.py                 # setup once, then 3 timed runs
-    .venv/bin/python benchmarks/national_run.py --runs 5 --rows 1000000 --keep
+    .venv/bin/python benchmarks/national_run.py --runs 5 --pdf-dir /tmp/pdfs   # keep the PDFs
+    .venv/bin/python benchmarks/national_run.py --runs 0 --drop  # remove the benchmark schema
 
-Setup (not timed; once per schema): the real migrations into schema ``bench_national`` of the
+Setup (not timed; once per schema, which is kept between invocations until ``--drop``): the
+real migrations into schema ``bench_national`` of the
 PostgreSQL database (``TEST_POSTGRES_URL`` or postgres@127.0.0.1/test), the 34 + 63 provinces,
 the SIPAS questionnaire, ~3,300 synthetic communes under the 34 provinces, 1-5 centres each
 plus a provincial centre per province, then ``--rows`` responses (bulk ``COPY``) with their
-~19 answers each generated inside PostgreSQL (seeded ``random()``; N/A ~6 %, ~25 % on C5;
+~19 answers each (seeded numpy generator, bulk ``COPY``; N/A ~6 %, ~25 % on C5;
 ratings shifted by a latent centre quality), 1 % honeypot flags, and a frame of dossiers
 per (centre, field) (provincial centres by field, commune centres one all-fields count).
 
 Timed, in a fresh subprocess per run (so peak RSS is the run's own): ``services.runs.run_now``
 with the default design -- load from the database (answers pivoted in SQL, ``COPY`` out),
 frame weights, design, SIPAS for country/34 provinces/communes/centres, unit-vs-rest with
-Holm and rank intervals, results stored with ``COPY`` -- then ``publish``. Prints a table of
-median/min wall seconds, the pipeline's own stage timings and the peak RSS.
+Holm and rank intervals, results stored with ``COPY`` -- then ``publish``; then, in the same
+process (as a worker would right after publishing), every province's PDF report from the
+published run through the same calls as the download route and ``flask report``
+(``reports.data.build`` + ``reports.render.download_bytes``), each timed (wall and process
+CPU). Prints a table of median/min wall seconds, the pipeline's own stage timings, the
+per-province PDF median/max/total and the peak RSS (after the run, and after the PDFs).
 """
 
 from __future__ import annotations
@@ -215,28 +221,109 @@ def setup(rows: int, communes: int, seed: int, fresh: bool = False) -> None:
               flush=True)
 
 
-def timed_run() -> dict:
-    """One end-to-end run and publish (called in a fresh subprocess)."""
+def _rss_mb() -> float:
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def province_pdfs(run_id: int, out_dir: Path) -> list[dict]:
+    """Every province's PDF from one run, the way the download route and the CLI make it."""
+    from surveyapp.reports import data
+    from surveyapp.reports.cli import CommandLineUser
+    from surveyapp.reports.render import download_bytes
+
+    user = CommandLineUser()
+    out = []
+    for code, _name in data.provinces_in(data.open_run(run_id, user), "vi", user):
+        w0, c0 = time.perf_counter(), time.process_time()
+        report = data.build(run_id, code, "vi", user=user)
+        body, _mime, name = download_bytes(report, "pdf")
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        (out_dir / name).write_bytes(body)
+        out.append({"code": code, "wall": wall, "cpu": cpu, "bytes": len(body),
+                    "communes": len(report.communes), "centres": len(report.centres),
+                    "file": name})
+    return out
+
+
+def timed_run(pdf_dir: Path) -> dict:
+    """One end-to-end run and publish, then every province's PDF (in a fresh subprocess)."""
+    load = os.getloadavg()[0]
     app = make_app()
     with app.app_context():
         from surveyapp.services import frames, runs
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run = runs.run_now(frames.get_period(PERIOD))
         if run.status != "done":
             raise SystemExit(f"run failed: {run.error}")
+        t1 = time.perf_counter()
         runs.publish(run)
-        wall = time.perf_counter() - t0
-        out = {"wall": wall, "timing": run.diagnostics["timing"],
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        timing = {**run.diagnostics["timing"], "publish": round(time.perf_counter() - t1, 3)}
+        out = {"wall": wall, "cpu": cpu, "timing": timing,
                "n": run.n_responses, "results": run.diagnostics["n_results"],
-               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "run_id": run.id}
+               "rss_mb": _rss_mb(), "run_id": run.id, "load": load}
+        p0, pc0 = time.perf_counter(), time.process_time()
+        out["pdfs"] = province_pdfs(run.id, pdf_dir)
+        out["pdf_wall"], out["pdf_cpu"] = time.perf_counter() - p0, time.process_time() - pc0
+        out["rss_pdf_mb"] = _rss_mb()
     return out
 
 
+def drop_schema() -> None:
+    from sqlalchemy import create_engine, text
+
+    from surveyapp.config import normalise_database_url
+
+    url = normalise_database_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    with create_engine(url).begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+    print(f"dropped schema {SCHEMA}")
+
+
+def _summary(results: list[dict]) -> None:
+    walls = [r["wall"] for r in results]
+    load = os.getloadavg()
+    stages = [k for k in results[0]["timing"] if k != "total"]
+    t = {k: statistics.median(r["timing"][k] for r in results) for k in stages}
+    print(f"\n| national run from PostgreSQL ({results[0]['n']:,} responses, "
+          f"{results[0]['results']:,} result rows) | median wall s | min s | CPU s | "
+          + " | ".join(stages) + " | peak RSS MB |")
+    print("|---|---|---|---|" + "---|" * len(stages) + "---|")
+    print(f"| run_now + publish (median of each stage) | {statistics.median(walls):.1f} | "
+          f"{min(walls):.1f} | {statistics.median(r['cpu'] for r in results):.1f} | "
+          + " | ".join(f"{t[s]:.2f}" for s in stages)
+          + f" | {max(r['rss_mb'] for r in results):.0f} |")
+    pdfs = [p for r in results for p in r["pdfs"]]
+    pw, pc = [p["wall"] for p in pdfs], [p["cpu"] for p in pdfs]
+    big = max(pdfs, key=lambda p: (p["communes"] + p["centres"], p["wall"]))
+    print(f"\n| {len(results[0]['pdfs'])} province PDFs, {len(results)} runs | median wall s | "
+          "max s | median CPU s | max CPU s | total wall s (median run) | total CPU s | "
+          "peak RSS MB after PDFs |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| data.build + download_bytes(pdf) | {statistics.median(pw):.2f} | {max(pw):.2f} | "
+          f"{statistics.median(pc):.2f} | {max(pc):.2f} | "
+          f"{statistics.median(r['pdf_wall'] for r in results):.1f} | "
+          f"{statistics.median(r['pdf_cpu'] for r in results):.1f} | "
+          f"{max(r['rss_pdf_mb'] for r in results):.0f} |")
+    first = ", ".join(f"{r['pdfs'][0]['wall']:.2f}" for r in results)
+    print(f"first PDF of each run (cold: matplotlib import, fonts): {first} s")
+    print(f"largest: province {big['code']} ({big['communes']} communes, {big['centres']} "
+          f"centres, {big['bytes'] / 1e6:.1f} MB): {big['wall']:.2f} s wall, "
+          f"{big['cpu']:.2f} s CPU")
+    e2e = [r["wall"] + r["pdf_wall"] for r in results]
+    print(f"end to end (run + publish + all PDFs): median {statistics.median(e2e):.1f} s")
+    starts = ", ".join(f"{r['load']:.1f}" for r in results)
+    print(f"(1-min load average at the start of each run: {starts}; at the end "
+          f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min))")
+
+
 def main() -> None:
+    import shutil
+    import tempfile
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--communes", type=int, default=3300)
@@ -244,34 +331,38 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fresh", action="store_true", help="rebuild the data even if present")
+    parser.add_argument("--pdf-dir", type=Path,
+                        help="keep the PDFs here (default: a temporary directory, removed)")
+    parser.add_argument("--drop", action="store_true",
+                        help="drop the benchmark schema at the end (it is kept by default)")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(timed_run()))
+        print(json.dumps(timed_run(args.pdf_dir)))
         return
     setup(args.rows, args.communes, args.seed, args.fresh)
     results = []
-    for i in range(args.runs):
-        proc = subprocess.run([sys.executable, __file__, "--worker"], capture_output=True,
-                              text=True, check=False)
-        if proc.returncode:
-            sys.exit(proc.stderr[-3000:])
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append(res)
-        print(f"run {i + 1}: {res['wall']:.1f} s wall, peak RSS {res['rss_mb']:.0f} MB, "
-              f"stages {res['timing']}", flush=True)
-    walls = [r["wall"] for r in results]
-    load = os.getloadavg()[0]
-    print(f"\n| national run from PostgreSQL ({results[0]['n']:,} responses, "
-          f"{results[0]['results']:,} result rows) | median wall s | min s | load | "
-          "store | design | indices | compare | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    med = sorted(results, key=lambda r: r["wall"])[len(results) // 2]
-    t = med["timing"]
-    print(f"| load → weights → indices → vs-rest/ranks → store → publish | "
-          f"{statistics.median(walls):.1f} | {min(walls):.1f} | {t['load']:.1f} | "
-          f"{t['store']:.1f} | {t['design']:.1f} | {t['indices']:.1f} | {t['compare']:.1f} | "
-          f"{max(r['rss_mb'] for r in results):.0f} |")
-    print(f"(load average {load:.1f})")
+    pdf_dir = args.pdf_dir or Path(tempfile.mkdtemp(prefix="sipas-bench-pdf-"))
+    pdf_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for i in range(args.runs):
+            proc = subprocess.run([sys.executable, __file__, "--worker", "--pdf-dir",
+                                   str(pdf_dir)], capture_output=True, text=True, check=False)
+            if proc.returncode:
+                sys.exit(proc.stderr[-3000:])
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            results.append(res)
+            pw = sorted(p["wall"] for p in res["pdfs"])
+            print(f"run {i + 1}: {res['wall']:.1f} s wall ({res['cpu']:.1f} CPU), peak RSS "
+                  f"{res['rss_mb']:.0f} MB, stages {res['timing']}; {len(pw)} PDFs "
+                  f"{res['pdf_wall']:.1f} s (median {statistics.median(pw):.2f}, max "
+                  f"{pw[-1]:.2f}), peak RSS {res['rss_pdf_mb']:.0f} MB", flush=True)
+    finally:
+        if args.pdf_dir is None:
+            shutil.rmtree(pdf_dir, ignore_errors=True)
+    if results:
+        _summary(results)
+    if args.drop:
+        drop_schema()
 
 
 if __name__ == "__main__":
