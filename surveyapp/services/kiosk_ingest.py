@@ -83,18 +83,31 @@ WITH k AS (
 SELECT count(*) FROM r
 """
 
-_autocommit: dict[Engine, Engine] = {}
-
-
 def _engine() -> Engine | None:
-    """The app's engine in autocommit mode (shares its pool), or None if not PostgreSQL."""
+    """The app's engine, or None if it is not PostgreSQL (psycopg)."""
     engine = db.engine
-    if engine.dialect.name != "postgresql":
-        return None
-    found = _autocommit.get(engine)
-    if found is None:
-        found = _autocommit[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return found
+    return engine if engine.dialect.driver == "psycopg" else None
+
+
+def _execute(engine: Engine, params: dict[str, Any]) -> int:
+    """Run the statement on a pooled connection switched to autocommit for it, straight
+    through psycopg (SQLAlchemy's execution and isolation-level machinery cost more CPU than
+    the rest of this path). psycopg prepares it server-side after a few uses per connection."""
+    raw = engine.raw_connection()
+    try:
+        conn: Any = raw.driver_connection
+        conn.autocommit = True
+        try:
+            row = conn.execute(_STORE, params).fetchone()
+        finally:
+            if not conn.closed:
+                conn.autocommit = False  # as the pool and the sessions expect it
+    except Exception:
+        raw.invalidate()  # a broken or half-used connection never goes back to the pool
+        raise
+    finally:
+        raw.close()
+    return int(row[0])
 
 
 def _kiosk_claim() -> tuple[str, str] | None:
@@ -148,8 +161,6 @@ def try_store(payload: Any, source_hash: str | None) -> Stored | None:
                                              seconds, burst_max),
         "codes": list(flags), "reasons": list(flags.values()),
     }
-    with engine.connect() as conn:
-        inserted = conn.exec_driver_sql(_STORE, params).scalar_one()
-    if not inserted:
+    if not _execute(engine, params):
         return None
     return Stored(sub.id, sub.version.key, now)
