@@ -10,6 +10,7 @@ item of the response's questionnaire version.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -62,11 +63,12 @@ def _fuzz(operation: Any, mode: GenerationMode, call: Callable[[Any], Any], **fi
 def plausible(case: Any, centre: str, channel: str) -> None:
     """Make every other schema-valid body reach the store: this credential's centre and
     channel, the real questionnaire version, generated answers moved onto real item codes
-    (their generated values, comment, times and ids kept)."""
+    (their generated values, comment and times kept) and a fresh id (generated ids repeat,
+    and a repeated id is answered 200 without storing)."""
     body = case.body
     if not isinstance(body, dict) or len(repr(body)) % 2:
         return
-    body.update(centre=centre, channel=channel, questionnaire=VERSION)
+    body.update(id=str(uuid.uuid4()), centre=centre, channel=channel, questionnaire=VERSION)
     body.pop("counter", None)
     if body.get("field") is not None:
         body["field"] = "ho-tich"
