@@ -110,6 +110,18 @@ def _execute(engine: Engine, params: dict[str, Any]) -> int:
     return int(row[0])
 
 
+def _int_array(values: Any) -> str:
+    """An integer array as a PostgreSQL literal (psycopg's list adapter inspects every element
+    and costs ~40 us a submission; the statement casts the text)."""
+    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+
+
+def _text_array(values: Any) -> str:
+    """A text array as a PostgreSQL literal: every element quoted, ``"`` and ``\\`` escaped."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for v in values) + "}"
+
+
 def _kiosk_claim() -> tuple[str, str] | None:
     """(kiosk id, token) from ``Authorization: Kiosk <id>:<token>``, unchecked."""
     scheme, _sep, value = request.headers.get("Authorization", "").partition(" ")
@@ -154,12 +166,13 @@ def try_store(payload: Any, source_hash: str | None) -> Stored | None:
         "field": sub.field.id if sub.field else None, "unit": unit_id, "province": province_id,
         "now": now, "client_time": sub.client_time, "started_at": sub.started_at,
         "comment": sub.comment, "source_hash": source_hash,
-        "items": [item.id for item in sub.answers], "vals": list(sub.answers.values()),
+        "items": _int_array(item.id for item in sub.answers),
+        "vals": _int_array(sub.answers.values()),
         "start": when - dt.timedelta(seconds=seconds), "end": when,
         "scan": quality.BURST_SCAN, "burst_max": burst_max,
         "burst_format": quality.burst_reason("%s", f"kiosk {kiosk_id}".replace("%", "%%"),
                                              seconds, burst_max),
-        "codes": list(flags), "reasons": list(flags.values()),
+        "codes": _text_array(flags), "reasons": _text_array(flags.values()),
     }
     if not _execute(engine, params):
         return None

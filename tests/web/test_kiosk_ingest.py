@@ -218,3 +218,20 @@ def test_concurrent_duplicates_store_exactly_one(app, kiosk, frozen):
     assert sorted(statuses) == [200] * 7 + [201]
     assert count(app, Response, Response.id == uuid.UUID(body["id"])) == 1
     assert count(app, Answer, Answer.response_id == uuid.UUID(body["id"])) == len(ITEMS)
+
+
+def test_array_literals_read_back_unchanged(app, backend):
+    """The statement receives its arrays as PostgreSQL literals built in Python."""
+    if backend.name != "postgresql":
+        pytest.skip("PostgreSQL array literals")
+    from sqlalchemy import text
+
+    from surveyapp.extensions import db
+    from surveyapp.services.kiosk_ingest import _int_array, _text_array
+
+    words = ["a b", 'say "hi"', "back\\slash", "", "{x,y}", "NULL", "Cán bộ 'na'"]
+    with app.app_context():
+        got = db.session.execute(text("SELECT CAST(:t AS text[]), CAST(:i AS smallint[])"),
+                                 {"t": _text_array(words), "i": _int_array([5, None, 1])}).one()
+    assert list(got[0]) == words
+    assert list(got[1]) == [5, None, 1]
