@@ -44,6 +44,7 @@ from surveyapp.models import (
     Response,
     ServiceCentre,
 )
+from surveyapp.services.run_answers import answer_codes, read_responses
 
 ITEMS_PER_PATTERN = 21  # 21 x 3 bits = 63 bits: fits a signed BIGINT
 NA_CODE = 6
@@ -169,18 +170,30 @@ def _lookup(model, key: str = "code") -> dict[int, str]:  # noqa: ANN001
     return dict(db.session.execute(select(model.id, getattr(model, key))).all())
 
 
-def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
-    """Every response of ``period`` as one row, with its units, PSU day, flags and items."""
-    items, column = item_codes(period)
-    raw = _read(_pattern_query(period, column, len(items)))
+def _pattern_codes(raw: pd.DataFrame, n_items: int) -> np.ndarray:
+    """(n, items) codes from the SQL answer patterns (3 bits per item)."""
     n = len(raw)
-    codes = np.zeros((n, len(items)), dtype=np.int8)
-    for g in range(0, max(len(items), 1), ITEMS_PER_PATTERN):
+    codes = np.zeros((n, n_items), dtype=np.int8)
+    for g in range(0, max(n_items, 1), ITEMS_PER_PATTERN):
         pat_col = f"pat{g // ITEMS_PER_PATTERN}"
         pat = pd.to_numeric(raw[pat_col], errors="coerce").fillna(0).to_numpy(np.int64) \
             if pat_col in raw else np.zeros(n, np.int64)
-        for j in range(g, min(g + ITEMS_PER_PATTERN, len(items))):
+        for j in range(g, min(g + ITEMS_PER_PATTERN, n_items)):
             codes[:, j] = (pat >> (3 * (j - g))) & 7
+    return codes
+
+
+def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
+    """Every response of ``period`` as one row, with its units, PSU day, flags and items."""
+    items, column = item_codes(period)
+    if db.engine.dialect.name == "postgresql":  # answers as arrays, pivoted in numpy
+        raw, hi, lo = read_responses(period_filter(period))  # sorted by response id
+        n = len(raw)
+        codes = answer_codes(period_filter(period), column, len(items), hi, lo)
+    else:
+        raw = _read(_pattern_query(period, column, len(items)))
+        n = len(raw)
+        codes = _pattern_codes(raw, len(items))
     units = {u.id: u for u in db.session.scalars(select(AdminUnit))}
     prov_code, mapped = {}, set()
     for uid, unit in units.items():
@@ -208,9 +221,10 @@ def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
     })
     data["psu_day"] = data["centre_code"] + "/" + data["day"]
     data["flags"] = _flags(period, data["response_id"])
-    order = np.argsort(data["response_id"].to_numpy(), kind="stable")
-    data = data.iloc[order].reset_index(drop=True)
-    codes = codes[order]
+    if db.engine.dialect.name != "postgresql":  # PostgreSQL's rows come sorted by id
+        order = np.argsort(data["response_id"].to_numpy(), kind="stable")
+        data = data.iloc[order].reset_index(drop=True)
+        codes = codes[order]
     values = codes.astype(np.float32)
     values[(codes == 0) | (codes == NA_CODE)] = np.nan
     item_frame = pd.DataFrame(values, columns=items)
