@@ -97,10 +97,16 @@ def vcov_from_totals(
     for s in range(depth):
         stage = design.stages[s]
         parent = ancestors[s - 1] if s > 0 else np.zeros(len(cell_cluster), dtype=np.int64)
-        # collapse deeper cells to (domain, stage-s cluster)
-        sub, sub_dom, sub_cluster = _cells(cell_domain, ancestors[s], stage.n_clusters)
-        sub_totals = _sum_by(sub, totals, len(sub_dom))
-        first = _first_index(sub, len(sub_dom))
+        # collapse deeper cells to (domain, stage-s cluster); the given cells already are
+        # those at the deepest stage -- no work when they come sorted (as the engine's do)
+        key = cell_domain * stage.n_clusters + ancestors[s]
+        if s == depth - 1 and (len(key) < 2 or bool((key[1:] > key[:-1]).all())):
+            sub_totals, sub_dom, sub_cluster = totals, cell_domain, ancestors[s]
+            first = np.arange(len(key))
+        else:
+            sub, sub_dom, sub_cluster = _cells(cell_domain, ancestors[s], stage.n_clusters)
+            sub_totals = _sum_by(sub, totals, len(sub_dom))
+            first = _first_index(sub, len(sub_dom))
         sub_parent = parent[first]
         sub_mult = multiplier[first]
         _onestage(design, s, stage_totals=sub_totals, dom=sub_dom, cluster=sub_cluster,
