@@ -613,10 +613,7 @@ def blocks_class(code: np.ndarray, digits: np.ndarray, items: np.ndarray, item: 
 
 
 def _group_sum(index: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
-    out = np.empty((size, x.shape[1]))
-    for j in range(x.shape[1]):
-        out[:, j] = np.bincount(index, weights=x[:, j], minlength=size)
-    return out
+    return linearization.group_sum(index, x, size)
 
 
 # ---------------------------------------------------------------------- one level

@@ -83,11 +83,12 @@ class VsRest:
         self.psu_first = np.full(stage.n_clusters, -1, dtype=np.int64)
         self.psu_first[cl[::-1]] = np.arange(len(cl))[::-1]
         x = np.empty((stage.n_clusters, 2 * n_items))
-        for i in range(n_items):
-            x[:, i] = np.bincount(cl, weights=(classes[:, i] == 2) * w,
-                                  minlength=stage.n_clusters)
-            x[:, n_items + i] = np.bincount(cl, weights=(classes[:, i] > 0) * w,
-                                            minlength=stage.n_clusters)
+        cl3 = cl.astype(np.int64) * 3
+        for i in range(n_items):  # weights by class (0/1/2) per PSU: one bincount per item
+            k = np.bincount(cl3 + classes[:, i], weights=w,
+                            minlength=3 * stage.n_clusters).reshape(-1, 3)
+            x[:, i] = k[:, 2]
+            x[:, n_items + i] = k[:, 1] + k[:, 2]
         self.x = x
         h = stage.cluster_stratum
         n_h = stage.n_sampled[h]
@@ -148,7 +149,11 @@ class VsRest:
             d = self.dev[rows]
             m_p[g] = d.T @ (d * self.factor[rows, None])
         v_r = self._vectors(co_r)
-        quad = np.einsum("ukj,ujl,ukl->uk", v_r, m_p[unit_parent], v_r)
+        quad = np.empty(v_r.shape[:2])
+        for g in range(n_parents):  # v' M_P v for the units of each parent
+            members = np.flatnonzero(unit_parent == g)
+            v = v_r[members]
+            quad[members] = (np.matmul(v, m_p[g]) * v).sum(axis=2)
         var = var_u + quad - var_r_own
         var = np.where(np.isnan(diff), np.nan, np.maximum(var, 0.0))
         return self._table(labels, diff, var, p_codes, unit_parent, n_parents, level, co_u,
@@ -163,9 +168,9 @@ class VsRest:
         dev = self.dev[inside]
         t = _cell_totals(co, u, dev[:, :n_items], dev[:, n_items:], self.content_idx,
                          len(self.contents))
-        f = self.factor[inside]
-        return np.column_stack([np.bincount(u, weights=f * t[:, k] ** 2, minlength=n_units)
-                                for k in range(t.shape[1])])
+        t *= t
+        t *= self.factor[inside, None]
+        return _group_sum(u, t, n_units)
 
     def _vectors(self, co) -> np.ndarray:  # noqa: ANN001 - analysis.sipas._Coefficients
         """(units, K, 2I) linearization coefficients on the cell sums (S_i, A_i)."""
