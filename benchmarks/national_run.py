@@ -16,7 +16,7 @@ ratings shifted by a latent centre quality), 1 % honeypot flags, and a frame of 
 per (centre, field) (provincial centres by field, commune centres one all-fields count).
 
 Timed, in a fresh subprocess per run (so peak RSS is the run's own): ``services.runs.run_now``
-with the default design -- load from the database (answers pivoted in SQL, ``COPY`` out),
+with the default design -- load from the database (answers as arrays, binary ``COPY``),
 frame weights, design, SIPAS for country/34 provinces/communes/centres, unit-vs-rest with
 Holm and rank intervals, results stored with ``COPY`` -- then ``publish``; then, in the same
 process (as a worker would right after publishing), every province's PDF report from the

@@ -1,11 +1,12 @@
 """The analysis table of a period: one row per response, read from the database in bulk.
 
 Why a hand-written read path and not the ORM: a national period has a million responses and
-~19 million answers. Answers are pivoted *in SQL* into one 64-bit "answer pattern" per
-response (3 bits per item: 0 no answer, 1-5 the value, 6 N/A), so the database returns one
-row per response; PostgreSQL streams it with ``COPY ... TO STDOUT`` (no Python row objects),
-SQLite through ``pandas.read_sql`` in chunks. Items beyond 21 per questionnaire spill into a
-second pattern column.
+~19 million answers. On PostgreSQL, responses and answers come out as arrays through binary
+``COPY`` and are pivoted in numpy (``services.run_answers``: one array of response ids per
+item and answer code). On SQLite, answers are pivoted *in SQL* into one 64-bit "answer
+pattern" per response (3 bits per item: 0 no answer, 1-5 the value, 6 N/A) read with
+``pandas.read_sql`` in chunks; items beyond 21 per questionnaire spill into a second pattern
+column.
 
 Columns of :attr:`AnalysisTable.data` (the plain table handed to ``analysis``):
 ``response_id`` (UUID text), ``province_code``, ``commune_code`` (empty at provincial
