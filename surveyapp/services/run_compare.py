@@ -44,6 +44,22 @@ ATOM = "centre_code"
 FALLBACK_LIMIT = 2e8  # rows x units beyond which the engine's contrast is too slow to try
 
 
+DENSE_LIMIT = 10**8  # key range up to which a presence table replaces sorting
+
+
+def sorted_unique(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative integer keys below
+    ``size``: a presence table instead of a sort of 10^6 keys (the sort was ~1.5 s of a
+    national run's comparisons); same sorted values, same inverse."""
+    if size > DENSE_LIMIT or (len(keys) and keys.min() < 0):  # e.g. a missing parent (-1)
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(size, dtype=bool)
+    present[keys] = True
+    values = np.flatnonzero(present)
+    slot = np.cumsum(present, dtype=np.int64) - 1
+    return values, slot[keys]
+
+
 def fast_path_ok(design: SurveyDesign, strata_option: str) -> bool:
     return (design.replicates is None and not design.adjustments
             and strata_option in ("cell", "centre") and design.variance_depth == 1
@@ -118,8 +134,8 @@ class VsRest:
         u_raw, u_values = pd.factorize(data[unit[0]], sort=True)
         valid = (u_raw >= 0) & (p_codes >= 0)
         n_parents = max(int(p_codes.max()) + 1, 1)
-        pairs, inv = np.unique(p_codes[valid].astype(np.int64) * len(u_values) + u_raw[valid],
-                               return_inverse=True)
+        pairs, inv = sorted_unique(p_codes[valid].astype(np.int64) * len(u_values)
+                                   + u_raw[valid], n_parents * len(u_values))
         u_codes = np.full(len(data), -1, dtype=np.int64)
         u_codes[valid] = inv
         n_units = len(pairs)
@@ -196,7 +212,8 @@ class VsRest:
         depth = design.variance_depth
         cl = design.stages[depth - 1].row_cluster
         n_cl = design.stages[depth - 1].n_clusters
-        cells = np.unique(p_codes[w != 0] * n_cl + cl[w != 0])
+        cells = sorted_unique(p_codes[w != 0].astype(np.int64) * n_cl + cl[w != 0],
+                              n_parents * n_cl)[0]
         parent_df = _domain_df(design, cells // n_cl, cells % n_cl, n_parents)
         df = parent_df[unit_parent].astype(float)
         se = np.sqrt(var)
@@ -250,4 +267,4 @@ def vs_rest(design: SurveyDesign, items: Sequence[str], strata_option: str,
     return out, note
 
 
-__all__ = ["VsRest", "fast_path_ok", "vs_rest"]
+__all__ = ["VsRest", "fast_path_ok", "sorted_unique", "vs_rest"]

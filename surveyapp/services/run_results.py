@@ -137,15 +137,14 @@ def _with_ranks(frame: pd.DataFrame, parent: str | None, level: float,
     group = frame.groupby(keys, sort=False).ngroup().to_numpy()
     rows = np.flatnonzero(ok)
     frame = frame.copy()
-    for col in ("rank", "rank_low", "rank_high", "rank_of"):
-        frame[col] = pd.array([pd.NA] * len(frame), dtype="Int64")
-    if len(rows):
-        g = pd.factorize(group[rows])[0]
-        values = joint_ranks(est[rows], se[rows], dfs[rows], g, 1 - level)
-        for col, v in zip(("rank", "rank_low", "rank_high", "rank_of"), values, strict=True):
-            arr = frame[col].to_numpy(dtype="float", na_value=np.nan)
-            arr[rows] = v
-            frame[col] = pd.array(np.where(np.isnan(arr), None, arr), dtype="Int64")
+    cols = ("rank", "rank_low", "rank_high", "rank_of")
+    values = (joint_ranks(est[rows], se[rows], dfs[rows], pd.factorize(group[rows])[0],
+                          1 - level) if len(rows) else [np.empty(0, np.int64)] * 4)
+    missing = ~ok
+    for col, v in zip(cols, values, strict=True):
+        arr = np.zeros(len(frame), dtype=np.int64)
+        arr[rows] = v  # nullable integers built from values + mask (not 10^5 Python objects)
+        frame[col] = pd.arrays.IntegerArray(arr, missing.copy())
     return frame
 
 
