@@ -47,15 +47,18 @@ FALLBACK_LIMIT = 2e8  # rows x units beyond which the engine's contrast is too s
 DENSE_LIMIT = 10**8  # key range up to which a presence table replaces sorting
 
 
-def sorted_unique(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def sorted_unique(keys: np.ndarray, size: int, inverse: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """``np.unique(keys, return_inverse=True)`` for non-negative integer keys below
     ``size``: a presence table instead of a sort of 10^6 keys (the sort was ~1.5 s of a
     national run's comparisons); same sorted values, same inverse."""
     if size > DENSE_LIMIT or (len(keys) and keys.min() < 0):  # e.g. a missing parent (-1)
-        return np.unique(keys, return_inverse=True)
+        return np.unique(keys, return_inverse=True) if inverse else (np.unique(keys), None)
     present = np.zeros(size, dtype=bool)
     present[keys] = True
     values = np.flatnonzero(present)
+    if not inverse:  # the running count over the whole key range is most of the cost
+        return values, None
     slot = np.cumsum(present, dtype=np.int64) - 1
     return values, slot[keys]
 
@@ -213,7 +216,7 @@ class VsRest:
         cl = design.stages[depth - 1].row_cluster
         n_cl = design.stages[depth - 1].n_clusters
         cells = sorted_unique(p_codes[w != 0].astype(np.int64) * n_cl + cl[w != 0],
-                              n_parents * n_cl)[0]
+                              n_parents * n_cl, inverse=False)[0]
         parent_df = _domain_df(design, cells // n_cl, cells % n_cl, n_parents)
         df = parent_df[unit_parent].astype(float)
         se = np.sqrt(var)
