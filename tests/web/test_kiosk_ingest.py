@@ -220,10 +220,12 @@ def test_concurrent_duplicates_store_exactly_one(app, kiosk, frozen):
     assert count(app, Answer, Answer.response_id == uuid.UUID(body["id"])) == len(ITEMS)
 
 
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
 def test_array_literals_read_back_unchanged(app, backend):
-    """The statement receives its arrays as PostgreSQL literals built in Python."""
-    if backend.name != "postgresql":
-        pytest.skip("PostgreSQL array literals")
+    """The statement receives its arrays as PostgreSQL literals built in Python (PostgreSQL
+    only: SQLite takes the ORM path)."""
+    assert backend.name == "postgresql"
     from sqlalchemy import text
 
     from surveyapp.extensions import db
