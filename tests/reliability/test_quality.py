@@ -16,22 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from surveyapp.models import QualityFlag, Response
-from tests.web.helpers import ITEMS, count, payload
-
-URL = "/api/v1/responses"
-
-
-def post(client: Any, body: dict[str, Any], headers: dict[str, str]) -> Any:
-    return client.post(URL, data=json.dumps(body), headers=headers,
-                       content_type="application/json")
-
-
-def iso(when: dt.datetime) -> str:
-    return when.replace(microsecond=0).isoformat() + "Z"
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from tests.web.helpers import ITEMS, URL, count, iso, now, payload, post
 
 
 def flags_of(app: Flask, code: str) -> dict[str, str]:

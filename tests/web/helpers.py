@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -14,6 +17,7 @@ from werkzeug.test import TestResponse
 ITEMS = ["C1.1", "C1.2", "C1.3", "C1.4", "C2.1", "C2.2", "C2.3", "C2.4", "C3.1", "C3.2",
          "C3.3", "C3.4", "C3.5", "C4.1", "C4.2", "C4.3", "C5.1", "C5.2", "C5.3"]
 VERSION = "sipas-2023.v1"
+URL = "/api/v1/responses"
 
 
 def payload(**overrides: Any) -> dict[str, Any]:
@@ -31,6 +35,44 @@ def payload(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def post(client: Any, body: Any, headers: dict[str, str], **kw: Any) -> Any:
+    """``POST /api/v1/responses`` with ``body`` as JSON."""
+    return client.post(URL, data=json.dumps(body), headers=headers,
+                       content_type="application/json", **kw)
+
+
+def iso(when: dt.datetime) -> str:
+    return when.replace(microsecond=0).isoformat() + "Z"
+
+
+def now() -> dt.datetime:
+    """Naive UTC, as the database stores it."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def assert_concurrent_duplicates_store_one(app: Flask, headers: dict[str, str]) -> None:
+    """Eight clients send one body at the same moment: one 201, seven 200, one stored row."""
+    from surveyapp.models import Answer, Response
+
+    body = payload()
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(post(client, body, headers).status_code)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 7 + [201]
+    assert count(app, Response, Response.id == uuid.UUID(body["id"])) == 1
+    assert count(app, Answer, Answer.response_id == uuid.UUID(body["id"])) == len(ITEMS)
 
 
 def count(app: Flask, model: Any, *where: Any) -> int:

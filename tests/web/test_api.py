@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from surveyapp.models import Answer, Item, QualityFlag, Response
-from tests.web.helpers import ITEMS, VERSION, count, payload
-
-URL = "/api/v1/responses"
-
-
-def post(client: Any, body: Any, headers: dict[str, str], **kw: Any) -> Any:
-    return client.post(URL, data=json.dumps(body), headers=headers,
-                       content_type="application/json", **kw)
+from tests.web.helpers import (
+    ITEMS,
+    URL,
+    VERSION,
+    assert_concurrent_duplicates_store_one,
+    count,
+    payload,
+    post,
+)
 
 
 def test_stores_response_with_answers(app, client, kiosk):
@@ -62,23 +60,7 @@ def test_same_id_twice_stores_one_row_and_returns_same_body(app, client, kiosk):
 
 
 def test_concurrent_duplicates_store_exactly_one(app, kiosk):
-    body = payload()
-    statuses: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def worker() -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(post(client, body, kiosk.auth).status_code)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200] * 7 + [201]
-    assert count(app, Response, Response.id == uuid.UUID(body["id"])) == 1
-    assert count(app, Answer, Answer.response_id == uuid.UUID(body["id"])) == len(ITEMS)
+    assert_concurrent_duplicates_store_one(app, kiosk.auth)
 
 
 BAD_INPUTS = [

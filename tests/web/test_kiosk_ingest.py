@@ -5,8 +5,6 @@ both databases must give the same answers, rows and flags."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,22 +15,15 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from surveyapp.models import Answer, QualityFlag, Response
-from tests.web.helpers import ITEMS, count, payload
-
-URL = "/api/v1/responses"
-
-
-def post(client: Any, body: Any, headers: dict[str, str]) -> Any:
-    return client.post(URL, data=json.dumps(body), headers=headers,
-                       content_type="application/json")
-
-
-def iso(when: dt.datetime) -> str:
-    return when.replace(microsecond=0).isoformat() + "Z"
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from tests.web.helpers import (
+    ITEMS,
+    assert_concurrent_duplicates_store_one,
+    count,
+    iso,
+    now,
+    payload,
+    post,
+)
 
 
 @contextmanager
@@ -201,23 +192,7 @@ def test_repeats_answer_200_with_the_first_body(app, client, kiosk, frozen):
 
 
 def test_concurrent_duplicates_store_exactly_one(app, kiosk, frozen):
-    body = payload()
-    statuses: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def worker() -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(post(client, body, kiosk.auth).status_code)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200] * 7 + [201]
-    assert count(app, Response, Response.id == uuid.UUID(body["id"])) == 1
-    assert count(app, Answer, Answer.response_id == uuid.UUID(body["id"])) == len(ITEMS)
+    assert_concurrent_duplicates_store_one(app, kiosk.auth)
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)],
