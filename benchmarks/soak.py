@@ -87,9 +87,7 @@ class Server:
         pgid = self.proc.pid
         os.killpg(pgid, signal.SIGKILL)
         self.proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_group_gone(pgid)
         self.proc = None
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -103,9 +101,7 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_group_gone(pgid)
         self.proc = None
 
 
@@ -120,6 +116,13 @@ def healthy(port: int) -> bool:
         return False
     finally:
         conn.close()
+
+
+def wait_group_gone(pgid: int, timeout: float = 30.0) -> None:
+    """Wait until no member of the process group is left (workers outlive a killed master)."""
+    deadline = time.monotonic() + timeout
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def group_alive(pgid: int) -> bool:
