@@ -15,7 +15,6 @@ relatively. Everything else is relative.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import re
 
@@ -36,7 +35,6 @@ ALL = load_cases("calibration")
 SETUPS = {c["setup"]: c for c in ALL if c.get("kind") == "weights" and "setup" in c}
 WEIGHT_CASES = [c for c in ALL if c.get("kind") == "weights"]
 ESTIMATE_CASES = [c for c in ALL if "rows" in c]
-HAVE_REPLICATES = importlib.util.find_spec("analysis.replicates") is not None
 
 
 # ---------------------------------------------------------------------- replaying R's steps
@@ -121,8 +119,6 @@ def test_weights_match_r(case: dict) -> None:
 
 @pytest.mark.parametrize("case", ESTIMATE_CASES, ids=[c["id"] for c in ESTIMATE_CASES])
 def test_estimates_match_r(case: dict) -> None:
-    if case.get("replicate") and not HAVE_REPLICATES:
-        pytest.skip("replicate variance (analysis.replicates) has not landed yet")
     bad = mismatches(case, calibrated(case))
     assert not bad, f"{case['id']}: " + "; ".join(bad[:5])
 
@@ -578,7 +574,6 @@ def test_thousands_of_domains_without_the_dense_matrix() -> None:
 
 
 # ---------------------------------------------------------------------- replicate designs
-@pytest.mark.skipif(not HAVE_REPLICATES, reason="analysis.replicates has not landed yet")
 @pytest.mark.parametrize("setup", ["rep_ps_clus1", "rep_rake_clus1", "rep_greg_clus1"])
 def test_python_jackknife_calibrates_like_r(setup: str) -> None:
     """as.svrepdesign(dclus1) built in Python, then calibrated: R's replicate weights."""
