@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import special, stats
 
 from analysis import linearization
+from analysis.arrays import unique
 from analysis.design import SurveyDesign
 from analysis.domains import Domains
 from analysis.errors import EstimationError
@@ -266,7 +267,7 @@ def unit_vs_rest(
         cl = design.stages[depth - 1].row_cluster
         n_cl = design.stages[depth - 1].n_clusters
         keep = p_in & (w != 0)
-        cells = np.unique(pdom.codes[keep] * n_cl + cl[keep])
+        cells = unique(pdom.codes[keep] * n_cl + cl[keep])
         parent_df = _domain_df(design, cells // n_cl, cells % n_cl, n_parents)
     df = parent_df[unit_parent].astype(float)
     se = np.sqrt(var)

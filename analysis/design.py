@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.arrays import unique
 from analysis.errors import DesignError, describe_rows
 
 
@@ -225,7 +226,7 @@ class SurveyDesign:
 
         # stage-1 id codes, then ids of later stages as interactions (R: nested in parents)
         id_codes = [_codes(ids[: i + 1]) for i in range(n_stages)]
-        if len(np.unique(id_codes[0])) == 1 and not (nest and has_strata):
+        if len(unique(id_codes[0])) == 1 and not (nest and has_strata):
             raise DesignError("Design has only one primary sampling unit")
         n_strata_cols = len(strata_series)
         if nest and has_strata:
@@ -319,8 +320,8 @@ class SurveyDesign:
         if mask is not None:
             inset &= mask
         stage = self.stages[0]
-        psus = np.unique(stage.row_cluster[inset])
-        strata = np.unique(stage.cluster_stratum[psus])
+        psus = unique(stage.row_cluster[inset])
+        strata = unique(stage.cluster_stratum[psus])
         return int(len(psus) - len(strata))
 
     def domain_degf(self, domain: np.ndarray, n_domains: int) -> np.ndarray:
@@ -332,11 +333,11 @@ class SurveyDesign:
         d = domain[inset].astype(np.int64)
         c = stage.row_cluster[inset]
         n_cl = stage.n_clusters
-        psu_keys = np.unique(d * n_cl + c)
+        psu_keys = unique(d * n_cl + c)
         psu_dom = psu_keys // n_cl
         n_psu = np.bincount(psu_dom, minlength=n_domains)
         n_st = stage.n_strata
-        strat_keys = np.unique(psu_dom * n_st + stage.cluster_stratum[psu_keys % n_cl])
+        strat_keys = unique(psu_dom * n_st + stage.cluster_stratum[psu_keys % n_cl])
         n_str = np.bincount(strat_keys // n_st, minlength=n_domains)
         return (n_psu - n_str).astype(np.int64)
 
@@ -415,7 +416,7 @@ def _labels(codes: np.ndarray, values: pd.Series) -> np.ndarray:
 def _check_nested(psu_codes: np.ndarray, stratum_codes: np.ndarray, psu_values: pd.Series,
                   column: str) -> None:
     n_strata = int(stratum_codes.max()) + 1
-    pairs = np.unique(psu_codes * n_strata + stratum_codes)
+    pairs = unique(psu_codes * n_strata + stratum_codes)
     counts = np.bincount(pairs // n_strata)
     if (counts > 1).any():
         bad = int(np.flatnonzero(counts > 1)[0])

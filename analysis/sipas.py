@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import linearization
+from analysis.arrays import unique
 from analysis.design import SurveyDesign
 from analysis.domains import Domains
 from analysis.errors import EstimationError, describe_rows
@@ -830,10 +831,10 @@ def _domain_df(design: SurveyDesign, cell_dom: np.ndarray, cell_cluster: np.ndar
     for s in range(depth - 1, 0, -1):
         psu = design.stages[s].cluster_parent[psu]
     stage = design.stages[0]
-    pairs = np.unique(cell_dom * stage.n_clusters + psu)
+    pairs = unique(cell_dom * stage.n_clusters + psu)
     p_dom = pairs // stage.n_clusters
     n_psu = np.bincount(p_dom, minlength=n_dom)
-    strata = np.unique(p_dom * stage.n_strata + stage.cluster_stratum[pairs % stage.n_clusters])
+    strata = unique(p_dom * stage.n_strata + stage.cluster_stratum[pairs % stage.n_clusters])
     n_str = np.bincount(strata // stage.n_strata, minlength=n_dom)
     return (n_psu - n_str).astype(np.int64)
 

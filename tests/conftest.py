@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,17 +274,54 @@ def extract_csrf(html: str) -> str:
     return match.group(1)
 
 
+class _InFlight:
+    """WSGI wrapper counting responses not yet closed.
+
+    Why: werkzeug's server skips closing a response whose connection a shutdown cut, and the
+    file behind a static response (``kiosk.js``) is then reported unclosed -- as an error of
+    whichever test the garbage collector happens to run in. Teardown waits for these first.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.open = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        from werkzeug.wsgi import ClosingIterator
+
+        with self.lock:
+            self.open += 1
+        try:
+            body = self.app(environ, start_response)
+        except BaseException:
+            self._closed()
+            raise
+        return ClosingIterator(body, [self._closed])
+
+    def _closed(self) -> None:
+        with self.lock:
+            self.open -= 1
+
+    def settle(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.open > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """Serve ``app`` over HTTP on a free loopback port; yields the base URL."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    counted = _InFlight(app)
+    server = make_server("127.0.0.1", 0, counted, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
+        counted.settle()
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()

@@ -14,16 +14,25 @@ on answers: when at least half of all responses belong to the period, answers ar
 without the join and answers of other responses are dropped in numpy (PostgreSQL's plan for
 the join scans every answer anyway and probes a hash table for each); otherwise the join
 restricts them in SQL.
+
+A run reads the answers on a connection of its own, in a thread, while the process reads the
+responses and builds the weights and design (``run_table.reading_table``): the two
+connections share one exported snapshot (:func:`snapshot_pair`), so they see the same
+committed data even while kiosks keep uploading.
 """
 
 from __future__ import annotations
 
+import re
 import struct
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from surveyapp.extensions import db
 from surveyapp.models import Answer, Response
@@ -37,11 +46,75 @@ class AnswerReadError(RuntimeError):
     """The binary COPY stream was not what the query asks for."""
 
 
-def read_responses(period_filter: list) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+@contextmanager
+def snapshot_pair() -> Iterator[tuple[Connection, Connection]]:
+    """Two connections of their own that read one and the same snapshot of the database.
+
+    Why: the answers query is most of a national load, and PostgreSQL runs it on its own
+    core while this process reads the responses and builds the table; the two reads must
+    still see exactly the same committed responses and answers (a kiosk may upload in
+    between). The first connection exports its snapshot and the second adopts it
+    (``SET TRANSACTION SNAPSHOT``, as ``pg_dump -j`` does); both are REPEATABLE READ and
+    read-only, and both transactions end when the block does.
+    """
+    lead = db.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    follow = None
+    try:
+        lead.exec_driver_sql("SET TRANSACTION READ ONLY")
+        snapshot = lead.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        if not re.fullmatch(r"[0-9A-F-]+", str(snapshot)):
+            raise AnswerReadError(f"unexpected snapshot id {snapshot!r}")
+        follow = db.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        follow.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        follow.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield lead, follow
+    finally:
+        for conn in (follow, lead):
+            if conn is not None:
+                conn.rollback()
+                conn.close()
+
+
+class InBackground:
+    """A function running in a thread; :meth:`result` waits for it and re-raises its error.
+
+    Used for a database read whose driver waits without the GIL (psycopg), so that the
+    waiting overlaps with this process's own work."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args),
+                                        name="sipas-run-read", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any, *args: Any) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Wait without raising (cleanup after the caller failed)."""
+        self._thread.join()
+
+
+def read_responses(period_filter: list, conn: Connection | None = None
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The period's responses sorted by id: the columns of ``run_table``'s base query
     (``response_id`` as canonical UUID text, ``t`` epoch seconds, ``centre_id``,
     ``field_id`` (NaN when not asked), ``unit_id``, ``province_id``, ``channel``), and the
-    UUIDs' unsigned 64-bit halves (hi, lo) in the same order."""
+    UUIDs' unsigned 64-bit halves (hi, lo) in the same order. ``conn``: the connection to
+    read on (default: the session's)."""
     where = _compile(select(Response.id).where(*period_filter).whereclause)
     sql = ("SELECT channel, array_agg(id), "  # noqa: S608 - constants and compiled SQL
            "array_agg(CAST(extract(epoch FROM submitted_at) AS integer)), "
@@ -51,7 +124,7 @@ def read_responses(period_filter: list) -> tuple[pd.DataFrame, np.ndarray, np.nd
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("hi", "lo", "t", "centre", "field", "unit", "prov")}
     channels: list[np.ndarray] = []
-    for fields in _tuples(_copy_binary(sql), 7):
+    for fields in _tuples(_copy_binary(sql, conn), 7):
         channel = bytes(fields[0]).decode()
         ids = _array(fields[1], 16, np.dtype(">u8"), 2)
         parts["hi"].append(ids[:, 0])
@@ -98,43 +171,80 @@ def uuid_text(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(text).view("S36")[:, 0].astype(str).astype(object)
 
 
+def answer_groups_sql(period_filter: list, join: bool) -> str:
+    """The answers grouped by (item, code), one array of response ids per group; ``join``
+    restricts them to the period in SQL (see the module's docstring)."""
+    code = f"(CASE WHEN a.not_applicable THEN {NA_CODE} ELSE COALESCE(a.value, 0) END)::int2"
+    sql = (f"SELECT a.item_id, {code}, array_agg(a.response_id) "  # noqa: S608 - constants
+           f"FROM {Answer.__tablename__} a")
+    if join:
+        sql += f" WHERE a.response_id IN ({_compile(select(Response.id).where(*period_filter))})"
+    return sql + " GROUP BY 1, 2"
+
+
+def read_answer_groups(period_filter: list, n_period: int) -> bytes:
+    """The binary ``COPY`` of :func:`answer_groups_sql`, on the session's connection."""
+    return _copy_binary(answer_groups_sql(period_filter, _join_needed(n_period)))
+
+
+def start_answer_groups(period_filter: list, n_period: int, lead: Connection,
+                        follow: Connection) -> InBackground:
+    """:func:`read_answer_groups` on ``follow`` in a thread (the SQL is built here: the
+    thread needs no application context)."""
+    sql = answer_groups_sql(period_filter, _join_needed(n_period, lead))
+    return InBackground(_copy_binary, sql, follow)
+
+
 def answer_codes(period_filter: list, column: dict[int, int], n_items: int,
-                 hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+                 hi: np.ndarray, lo: np.ndarray, groups: bytes | None = None) -> np.ndarray:
     """(n, n_items) int8 codes for the responses whose sorted UUID halves are ``hi``/``lo``
-    (as :func:`read_responses` returns them)."""
+    (as :func:`read_responses` returns them); ``groups``: the answers as
+    :func:`read_answer_groups` returned them (read now when not given)."""
     n = len(hi)
     codes = np.zeros((n, n_items), dtype=np.int8)
     if n == 0 or not column:
         return codes
+    if groups is None:
+        groups = read_answer_groups(period_filter, n)
     dup = np.flatnonzero(hi[1:] == hi[:-1])
     exact = ({(int(hi[i]), int(lo[i])): i for d in dup for i in (d, d + 1)}
              if len(dup) else None)
-    code = f"(CASE WHEN a.not_applicable THEN {NA_CODE} ELSE COALESCE(a.value, 0) END)::int2"
-    sql = (f"SELECT a.item_id, {code}, array_agg(a.response_id) "  # noqa: S608 - constants
-           f"FROM {Answer.__tablename__} a")
-    if _join_needed(n):
-        sql += f" WHERE a.response_id IN ({_compile(select(Response.id).where(*period_filter))})"
-    for fields in _tuples(_copy_binary(sql + " GROUP BY 1, 2"), 3):
+    work = []
+    for fields in _tuples(groups, 3):
         col = column.get(int(_array(fields[0], 4, np.dtype(">i4"))[0, 0]))
         value = int(_array(fields[1], 2, np.dtype(">i2"))[0, 0])
-        if col is None or value == 0:
-            continue
-        ids = _array(fields[2], 16, np.dtype(">u8"), 2).astype(np.uint64)
-        ids = ids[np.argsort(ids[:, 0])]  # sorted needles: cache-friendly
-        a_hi, a_lo = ids[:, 0], ids[:, 1]
-        pos = np.minimum(np.searchsorted(hi, a_hi), n - 1)
-        hit = (hi[pos] == a_hi) & (lo[pos] == a_lo)
-        if exact is not None:  # first halves shared by several responses: look them up
-            for k in np.flatnonzero(~hit & np.isin(a_hi, hi[dup])):
-                row = exact.get((int(a_hi[k]), int(a_lo[k])))
-                if row is not None:
-                    pos[k], hit[k] = row, True
-        codes[pos[hit], col] = value
+        if col is not None and value != 0:
+            work.append((col, value, fields[2]))
+
+    def place(part: list[tuple[int, int, memoryview]]) -> None:
+        for col, value, field in part:
+            ids = _array(field, 16, np.dtype(">u8"), 2).astype(np.uint64)
+            ids = ids[np.argsort(ids[:, 0])]  # sorted needles: cache-friendly
+            a_hi, a_lo = ids[:, 0], ids[:, 1]
+            pos = np.minimum(np.searchsorted(hi, a_hi), n - 1)
+            hit = (hi[pos] == a_hi) & (lo[pos] == a_lo)
+            if exact is not None:  # first halves shared by several responses: look them up
+                for k in np.flatnonzero(~hit & np.isin(a_hi, hi[dup])):
+                    row = exact.get((int(a_hi[k]), int(a_lo[k])))
+                    if row is not None:
+                        pos[k], hit[k] = row, True
+            codes[pos[hit], col] = value
+
+    # two halves in two threads: the sorts and searches release the GIL, and every
+    # (response, item) cell is written by one group only
+    halves = [work[0::2], work[1::2]]
+    other = InBackground(place, halves[1])
+    try:
+        place(halves[0])
+    finally:
+        other.wait()
+    other.result()
     return codes
 
 
-def _join_needed(n_period: int) -> bool:
-    total = db.session.scalar(select(func.count()).select_from(Response)) or 0
+def _join_needed(n_period: int, conn: Connection | None = None) -> bool:
+    query = select(func.count()).select_from(Response)
+    total = (conn.scalar(query) if conn is not None else db.session.scalar(query)) or 0
     return total - n_period > n_period
 
 
@@ -142,8 +252,8 @@ def _compile(clause) -> str:  # noqa: ANN001 - a SQLAlchemy clause
     return str(clause.compile(db.engine, compile_kwargs={"literal_binds": True}))
 
 
-def _copy_binary(sql: str) -> bytes:
-    raw = db.session.connection().connection.dbapi_connection
+def _copy_binary(sql: str, conn: Connection | None = None) -> bytes:
+    raw = (conn if conn is not None else db.session.connection()).connection.dbapi_connection
     with raw.cursor() as cur:
         # the aggregates hold every array in memory: let them (the default 4 MB spills)
         cur.execute("SET LOCAL work_mem = '1GB'")

@@ -23,11 +23,12 @@ the engine's function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from analysis.arrays import unique
 from analysis.compare import _p_two_sided, _t_quantile, holm, unit_vs_rest
 from analysis.design import LonelyPSU, SurveyDesign
 from analysis.sipas import (
@@ -73,7 +74,7 @@ def fast_path_ok(design: SurveyDesign, strata_option: str) -> bool:
 def _strata_nest_in_centres(design: SurveyDesign) -> bool:
     stage = design.stages[0]
     centre = pd.factorize(design.data[ATOM])[0]
-    pairs = np.unique(stage.cluster_stratum[stage.row_cluster] * (centre.max() + 1) + centre)
+    pairs = unique(stage.cluster_stratum[stage.row_cluster] * (centre.max() + 1) + centre)
     return len(pairs) == stage.n_strata
 
 
@@ -250,23 +251,32 @@ class VsRest:
 
 
 def vs_rest(design: SurveyDesign, items: Sequence[str], strata_option: str,
-            levels: dict[str, tuple[list[str], list[str]]], level: float
+            levels: dict[str, tuple[list[str], list[str]]], level: float,
+            on_level: Callable[[str, pd.DataFrame | None], None] | None = None
             ) -> tuple[dict[str, pd.DataFrame | None], str]:
     """``unit_vs_rest`` for each named level: the fast path when it applies, else the
-    engine's function when small enough, else ``None`` (returned note says which)."""
+    engine's function when small enough, else ``None`` (returned note says which).
+    ``on_level(name, table)`` is called as each level is done (a run stores its rows)."""
     out: dict[str, pd.DataFrame | None] = {}
+
+    def done(name: str, table: pd.DataFrame | None) -> None:
+        out[name] = table
+        if on_level is not None:
+            on_level(name, table)
+
     if fast_path_ok(design, strata_option):
         shared = VsRest(design, items)
         for name, (unit, parent) in levels.items():
-            out[name] = shared.compare(unit, parent, level)
+            done(name, shared.compare(unit, parent, level))
         return out, "split"
     note = "engine"
     for name, (unit, parent) in levels.items():
         n_units = design.data[unit].drop_duplicates().shape[0]
         if design.n * n_units > FALLBACK_LIMIT:
-            out[name], note = None, "skipped_too_large"
+            note = "skipped_too_large"
+            done(name, None)
             continue
-        out[name] = unit_vs_rest(design, unit, parent or None, list(items), level=level)
+        done(name, unit_vs_rest(design, unit, parent or None, list(items), level=level))
     return out, note
 
 

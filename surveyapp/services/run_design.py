@@ -29,6 +29,7 @@ Defaults (DESIGN.md §4, on-site ratings) and why:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,20 @@ class BuiltDesign:
     excluded: dict[str, int]
     diagnostics: dict[str, Any] = field(default_factory=dict)
     frame_report: pd.DataFrame | None = None
+    kept: np.ndarray | None = None  # the table's rows in ``data``, in order
+
+    def with_items(self, table: AnalysisTable) -> BuiltDesign:
+        """The design with ``table``'s item columns: for a design built from the table's
+        :attr:`~surveyapp.services.run_table.TableRead.base` while the answers were read."""
+        missing = [c for c in table.items if c not in self.data.columns]
+        if not missing:
+            return self
+        assert self.kept is not None
+        values = table.data[missing].iloc[self.kept].reset_index(drop=True)
+        design = dataclasses.replace(
+            self.design, data=pd.concat([self.design.data, values], axis=1))
+        return dataclasses.replace(self, design=design,
+                                   data=pd.concat([self.data, values], axis=1))
 
 
 def _weighting_field(table: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
@@ -199,7 +214,8 @@ def build(table: AnalysisTable, frame: pd.DataFrame, opts: dict[str, Any]) -> Bu
         diagnostics["frame"] = {k: (float(v) if isinstance(v, float) else int(v))
                                 for k, v in fw.summary().items()}
     return BuiltDesign(design=design, data=rows, excluded=excluded, diagnostics=diagnostics,
-                       frame_report=None if fw is None else fw.report)
+                       frame_report=None if fw is None else fw.report,
+                       kept=np.flatnonzero(keep))
 
 
 def _poststratify_provinces(design: SurveyDesign, rows: pd.DataFrame, frame: pd.DataFrame,

@@ -17,11 +17,9 @@ import pandas as pd
 from scipy import special
 from sqlalchemy import insert
 
-from analysis.design import SurveyDesign
 from analysis.sipas import SipasResult
 from surveyapp.extensions import db
 from surveyapp.models import RunResult
-from surveyapp.services.run_compare import vs_rest
 
 COUNTRY_CODE = "VN"
 #: level -> (unit column, parent column) in the analysis table
@@ -45,41 +43,49 @@ def by_spec() -> dict[str, list[str] | None]:
             "centre": ["province_code", "centre_code"]}
 
 
-def result_frame(result: SipasResult, design: SurveyDesign, level: float,
-                 strata_option: str = "cell", rank_method: str = "bonferroni"
-                 ) -> tuple[pd.DataFrame, str]:
-    """All levels in one long table with the columns of ``RunResult``, and how the
-    unit-versus-rest contrasts were computed (``run_compare.vs_rest``)."""
-    levels = {name: ([unit], [parent] if parent else [])
-              for name, (unit, parent) in LEVELS.items() if unit is not None}
-    rest, how = vs_rest(design, result.items, strata_option, levels, level)
-    parts = []
-    for lev in result.levels:
-        unit_col, parent_col = LEVELS[lev.name]
-        d, k = lev.estimate.shape
-        dom = lev.domains.loc[lev.domains.index.repeat(k)].reset_index(drop=True)
-        frame = pd.DataFrame({
-            "level": lev.name,
-            "unit_code": dom[unit_col].astype(str) if unit_col else COUNTRY_CODE,
-            "province_code": dom["province_code"].astype(str) if unit_col else None,
-            "statistic": np.tile(np.array(result.statistics, dtype=object), d),
-            "variable": np.tile(np.array(result.variables, dtype=object), d),
-            "estimate": lev.estimate.ravel(), "se": lev.se.ravel(),
-            "ci_low": lev.ci[..., 0].ravel(), "ci_high": lev.ci[..., 1].ravel(),
-            "df": np.repeat(lev.df.astype(float), k), "deff": lev.deff.ravel(),
-            "n": lev.n.ravel().astype(np.int64), "n_eff": lev.n_eff.ravel(),
-            "flag": lev.flag.ravel(), "reason": lev.reason_code.ravel(),
-        })
-        if unit_col is not None:
-            frame = _with_rest(frame, rest[lev.name], unit_col, parent_col)
-            frame = _with_ranks(frame, "province_code" if parent_col else None, level,
-                                rank_method)
-        parts.append(frame)
-    out = pd.concat(parts, ignore_index=True)
+def unit_levels() -> dict[str, tuple[list[str], list[str]]]:
+    """Unit and parent columns of every level below the country (``run_compare.vs_rest``),
+    the level with the most units first (its rows are stored while the others compute)."""
+    return {name: ([unit], [parent] if parent else [])
+            for name, (unit, parent) in reversed(LEVELS.items()) if unit is not None}
+
+
+def level_frame(result: SipasResult, name: str, rest: pd.DataFrame | None, level: float,
+                rank_method: str = "bonferroni") -> pd.DataFrame:
+    """One level's rows with the columns of ``RunResult`` (``run_id`` aside), from the
+    indices and the level's unit-versus-rest contrasts (``run_compare.vs_rest``; ``None``
+    when there are none, as for the country)."""
+    lev = result[name]
+    unit_col, parent_col = LEVELS[lev.name]
+    d, k = lev.estimate.shape
+    dom = lev.domains.loc[lev.domains.index.repeat(k)].reset_index(drop=True)
+    frame = pd.DataFrame({
+        "level": lev.name,
+        "unit_code": dom[unit_col].astype(str) if unit_col else COUNTRY_CODE,
+        "province_code": dom["province_code"].astype(str) if unit_col else None,
+        "statistic": np.tile(np.array(result.statistics, dtype=object), d),
+        "variable": np.tile(np.array(result.variables, dtype=object), d),
+        "estimate": lev.estimate.ravel(), "se": lev.se.ravel(),
+        "ci_low": lev.ci[..., 0].ravel(), "ci_high": lev.ci[..., 1].ravel(),
+        "df": np.repeat(lev.df.astype(float), k), "deff": lev.deff.ravel(),
+        "n": lev.n.ravel().astype(np.int64), "n_eff": lev.n_eff.ravel(),
+        "flag": lev.flag.ravel(), "reason": lev.reason_code.ravel(),
+    })
+    if unit_col is not None:
+        frame = _with_rest(frame, rest, unit_col, parent_col)
+        frame = _with_ranks(frame, "province_code" if parent_col else None, level,
+                            rank_method)
     for col in COLUMNS[1:]:
-        if col not in out:
-            out[col] = None
-    return out[COLUMNS[1:]], how
+        if col not in frame:
+            frame[col] = None
+    return frame[COLUMNS[1:]]
+
+
+def result_frame(result: SipasResult, rest: dict[str, pd.DataFrame | None], level: float,
+                 rank_method: str = "bonferroni") -> pd.DataFrame:
+    """All levels in one long table (:func:`level_frame` of each)."""
+    return pd.concat([level_frame(result, lev.name, rest.get(lev.name), level, rank_method)
+                      for lev in result.levels], ignore_index=True)
 
 
 def _with_rest(frame: pd.DataFrame, vs: pd.DataFrame | None, unit_col: str,
@@ -192,4 +198,5 @@ def _copy(frame: pd.DataFrame) -> int:
     return len(out)
 
 
-__all__ = ["COUNTRY_CODE", "by_spec", "result_frame", "store"]
+__all__ = ["COUNTRY_CODE", "by_spec", "level_frame", "result_frame", "store",
+           "unit_levels"]

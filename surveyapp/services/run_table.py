@@ -23,13 +23,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from flask import current_app
-from sqlalchemy import BigInteger, Integer, case, cast, func, literal, select, values
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    values,
+)
 from sqlalchemy import column as column_
 from sqlalchemy.sql import Select
 
@@ -45,7 +57,12 @@ from surveyapp.models import (
     Response,
     ServiceCentre,
 )
-from surveyapp.services.run_answers import answer_codes, read_responses
+from surveyapp.services.run_answers import (
+    answer_codes,
+    read_responses,
+    snapshot_pair,
+    start_answer_groups,
+)
 
 ITEMS_PER_PATTERN = 21  # 21 x 3 bits = 63 bits: fits a signed BIGINT
 NA_CODE = 6
@@ -184,17 +201,75 @@ def _pattern_codes(raw: pd.DataFrame, n_items: int) -> np.ndarray:
     return codes
 
 
-def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
-    """Every response of ``period`` as one row, with its units, PSU day, flags and items."""
+class TableRead:
+    """A period's table while its answers are still being read (see :func:`reading_table`).
+
+    ``base`` has every column but the items (``items`` empty); :meth:`finish` waits for the
+    answers and returns the whole table."""
+
+    def __init__(self, base: AnalysisTable, finish: Callable[[], AnalysisTable]) -> None:
+        self.base = base
+        self._finish = finish
+        self._table: AnalysisTable | None = None
+
+    def finish(self) -> AnalysisTable:
+        if self._table is None:
+            self._table = self._finish()
+        return self._table
+
+
+@contextmanager
+def reading_table(period: Period, geography: str = "2025") -> Iterator[TableRead]:
+    """Every response of ``period`` as one row, with its units, PSU day, flags and items.
+
+    On PostgreSQL the answers -- most of a national load -- are read on a second connection,
+    in a thread, while this one reads the responses and the caller works on
+    :attr:`TableRead.base` (a run builds its weights and design); both connections read one
+    snapshot (``run_answers.snapshot_pair``). Leaving the block cancels a read not finished.
+    """
     items, column = item_codes(period)
-    if db.engine.dialect.name == "postgresql":  # answers as arrays, pivoted in numpy
-        raw, hi, lo = read_responses(period_filter(period))  # sorted by response id
-        n = len(raw)
-        codes = answer_codes(period_filter(period), column, len(items), hi, lo)
-    else:
+    if db.engine.dialect.name != "postgresql":
         raw = _read(_pattern_query(period, column, len(items)))
-        n = len(raw)
         codes = _pattern_codes(raw, len(items))
+        data, reagg = _base_table(period, raw, geography, db.session.connection())
+        order = np.argsort(data["response_id"].to_numpy(), kind="stable")
+        data = data.iloc[order].reset_index(drop=True)
+        table = _with_items(data, codes[order], items, reagg)
+        base = AnalysisTable(data=data, items=[], codes=codes[order][:, :0], reaggregated=reagg)
+        yield TableRead(base, lambda: table)
+        return
+    where = period_filter(period)
+    with snapshot_pair() as (lead, follow):
+        n_period = lead.scalar(select(func.count()).select_from(Response).where(*where)) or 0
+        pending = start_answer_groups(where, n_period, lead, follow)
+        try:
+            raw, hi, lo = read_responses(where, lead)  # sorted by response id
+            data, reagg = _base_table(period, raw, geography, lead)
+            base = AnalysisTable(data=data, items=[], codes=np.zeros((len(data), 0), np.int8),
+                                 reaggregated=reagg)
+
+            def finish() -> AnalysisTable:
+                codes = answer_codes(where, column, len(items), hi, lo, pending.result())
+                return _with_items(data, codes, items, reagg)
+
+            yield TableRead(base, finish)
+        finally:
+            if pending.running():
+                follow.connection.dbapi_connection.cancel()
+            pending.wait()
+
+
+def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
+    """Every response of ``period`` as one row (:func:`reading_table`, read to the end)."""
+    with reading_table(period, geography) as read:
+        return read.finish()
+
+
+def _base_table(period: Period, raw: pd.DataFrame, geography: str, conn: Connection
+                ) -> tuple[pd.DataFrame, int]:
+    """The table's unit, day and flag columns from the responses' ids; and how many
+    responses were mapped to their 2025 province."""
+    n = len(raw)
     units = {u.id: u for u in db.session.scalars(select(AdminUnit))}
     prov_code, mapped = {}, set()
     for uid, unit in units.items():
@@ -221,21 +296,21 @@ def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
         "unit_key": "u" + raw["unit_id"].astype(np.int64).astype(str),
     })
     data["psu_day"] = data["centre_code"] + "/" + data["day"]
-    data["flags"] = _flags(period, data["response_id"])
-    if db.engine.dialect.name != "postgresql":  # PostgreSQL's rows come sorted by id
-        order = np.argsort(data["response_id"].to_numpy(), kind="stable")
-        data = data.iloc[order].reset_index(drop=True)
-        codes = codes[order]
+    data["flags"] = _flags(period, data["response_id"], conn)
+    return data, int(province_id.isin(mapped).sum())
+
+
+def _with_items(data: pd.DataFrame, codes: np.ndarray, items: list[str], reagg: int
+                ) -> AnalysisTable:
     values = codes.astype(np.float32)
     values[(codes == 0) | (codes == NA_CODE)] = np.nan
     item_frame = pd.DataFrame(values, columns=items)
     data = pd.concat([data, item_frame], axis=1)
-    reagg = int(province_id.isin(mapped).sum())
     return AnalysisTable(data=data, items=items, codes=codes, reaggregated=reagg)
 
 
-def _flags(period: Period, ids: pd.Series) -> pd.Series:
-    rows = db.session.execute(
+def _flags(period: Period, ids: pd.Series, conn: Connection) -> pd.Series:
+    rows = conn.execute(
         select(QualityFlag.response_id, QualityFlag.code)
         .join(Response, Response.id == QualityFlag.response_id)
         .where(*period_filter(period)).order_by(QualityFlag.response_id, QualityFlag.code)
@@ -281,4 +356,5 @@ def table_hash(table: AnalysisTable, frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-__all__ = ["AnalysisTable", "load_table", "period_counts", "table_hash", "utc_bound"]
+__all__ = ["AnalysisTable", "TableRead", "load_table", "period_counts", "reading_table",
+           "table_hash", "utc_bound"]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import subprocess
 import threading
 import time
@@ -57,7 +58,7 @@ from surveyapp.services import audit, run_design
 from surveyapp.services.accounts import utcnow
 from surveyapp.services.frames import load_frame
 from surveyapp.services.run_diagnostics import collapsed_cells, histogram
-from surveyapp.services.run_table import load_table, table_hash
+from surveyapp.services.run_table import reading_table, table_hash
 
 log = logging.getLogger(__name__)
 REFORM_NOTE = "reaggregated"
@@ -159,9 +160,18 @@ def execute(run_id: int) -> AnalysisRun:
 
 
 def _execute(run_id: int) -> None:
+    """Load, weight, estimate, compare and store one run.
+
+    Independent stages overlap (this is the worker, never a web request): PostgreSQL reads
+    the answers while the weights and design are built from the rest of the table; the
+    unit-versus-rest contrasts run in a thread beside the indices (both spend most of their
+    time in numpy, which releases the GIL), and each level's rows are stored while the
+    contrasts of the next level are computed."""
     # the engine (scipy & co.) is loaded by the first run, not when the web app starts
     from analysis.sipas import sipas_indices
     from surveyapp.services import run_results
+    from surveyapp.services.run_answers import InBackground
+    from surveyapp.services.run_compare import vs_rest
 
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
@@ -169,32 +179,45 @@ def _execute(run_id: int) -> None:
     assert run is not None
     period, opts = run.period, run_design.normalise(run.design)
     _progress(run_id, 0.05, "loading responses")
-    table = load_table(period, opts["geography"])
-    frame = load_frame(period)
-    timing["load"] = time.perf_counter() - t0
-    if table.n == 0:
-        raise RunFailure("no_responses")
-    if opts["weights"] == "frame" and frame.empty:
-        raise RunFailure("no_frame")
+    with reading_table(period, opts["geography"]) as reading:
+        frame = load_frame(period)
+        timing["load"] = time.perf_counter() - t0
+        if reading.base.n == 0:
+            raise RunFailure("no_responses")
+        if opts["weights"] == "frame" and frame.empty:
+            raise RunFailure("no_frame")
+        _progress(run_id, 0.3, "weights and design")
+        t = time.perf_counter()
+        built = run_design.build(reading.base, frame, opts)
+        timing["design"] = time.perf_counter() - t
+        t = time.perf_counter()
+        table = reading.finish()
+    built = built.with_items(table)
     input_hash = table_hash(table, frame)
-    _progress(run_id, 0.3, "weights and design")
+    timing["answers"] = time.perf_counter() - t
+    _progress(run_id, 0.45, "indices, comparisons and storing")
     t = time.perf_counter()
-    built = run_design.build(table, frame, opts)
-    timing["design"] = time.perf_counter() - t
-    _progress(run_id, 0.45, "indices")
+    done: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+    contrasts = InBackground(_contrasts, done, vs_rest, built.design, table.items,
+                             opts["strata"], run_results.unit_levels(), opts["level"])
+    try:
+        result = sipas_indices(built.design, items=table.items, by=run_results.by_spec(),
+                               level=opts["level"], ci=opts["ci"])
+        timing["indices"] = time.perf_counter() - t
+        db.session.execute(delete(RunResult).where(RunResult.run_id == run_id))
+        n_rows = 0
+        for name in [lev.name for lev in result.levels if lev.name not in
+                     run_results.unit_levels()]:  # the country: no contrasts
+            n_rows += run_results.store(run_id, run_results.level_frame(
+                result, name, None, opts["level"]))
+        while (item := done.get()) is not None:  # each level as its contrasts are done
+            n_rows += run_results.store(run_id, run_results.level_frame(
+                result, item[0], item[1], opts["level"]))
+    finally:
+        contrasts.wait()
+    (_, how), timing["compare"] = contrasts.result()
+    timing["stored"] = time.perf_counter() - t
     t = time.perf_counter()
-    result = sipas_indices(built.design, items=table.items, by=run_results.by_spec(),
-                           level=opts["level"], ci=opts["ci"])
-    timing["indices"] = time.perf_counter() - t
-    _progress(run_id, 0.6, "comparisons and ranks")
-    t = time.perf_counter()
-    rows, how = run_results.result_frame(result, built.design, opts["level"],
-                                         opts["strata"])
-    timing["compare"] = time.perf_counter() - t
-    _progress(run_id, 0.85, "storing results")
-    t = time.perf_counter()
-    db.session.execute(delete(RunResult).where(RunResult.run_id == run_id))
-    run_results.store(run_id, rows)
     notes = []
     if table.reaggregated:
         notes.append(REFORM_NOTE)
@@ -202,9 +225,9 @@ def _execute(run_id: int) -> None:
     diagnostics["collapsed"] = collapsed_cells(built.frame_report)
     diagnostics["histogram"] = histogram(built.design.weights)
     diagnostics["notes"] = notes
-    diagnostics["n_results"] = int(len(rows))
+    diagnostics["n_results"] = n_rows
     diagnostics["vs_rest"] = how
-    timing["store"] = time.perf_counter() - t
+    timing["finish"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t0
     diagnostics["timing"] = {k: round(v, 3) for k, v in timing.items()}
     db.session.execute(update(AnalysisRun).where(AnalysisRun.id == run_id).values(
@@ -213,6 +236,17 @@ def _execute(run_id: int) -> None:
         excluded=built.excluded, diagnostics=diagnostics, design=opts,
         reaggregated=bool(table.reaggregated), error=None))
     db.session.commit()
+
+
+def _contrasts(done: queue.Queue, vs_rest: Any, *args: Any) -> tuple[Any, float]:
+    """``run_compare.vs_rest(*args)`` in a thread: each level goes to ``done`` as it is
+    finished, then ``None``; returns vs_rest's result and its wall seconds."""
+    t = time.perf_counter()
+    try:
+        out = vs_rest(*args, on_level=lambda name, table: done.put((name, table)))
+    finally:
+        done.put(None)
+    return out, time.perf_counter() - t
 
 
 def run_now(period: Period, design: dict[str, Any] | None = None,

@@ -87,3 +87,79 @@ def test_uuid_text_round_trip() -> None:
     ids = [uuid.uuid4() for _ in range(50)] + [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
     halves = np.array([[u.int >> 64, u.int & (2**64 - 1)] for u in ids], dtype=np.uint64)
     assert list(uuid_text(halves[:, 0], halves[:, 1])) == [str(u) for u in ids]
+
+
+def _ids_in_groups(groups: bytes) -> set[str]:
+    from surveyapp.services.run_answers import _array, _tuples
+
+    out: set[str] = set()
+    for fields in _tuples(groups, 3):
+        ids = _array(fields[2], 16, np.dtype(">u8"), 2).astype(np.uint64)
+        out |= {str(uuid.UUID(int=(int(h) << 64) | int(lo))) for h, lo in ids}
+    return out
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_responses_and_answers_read_one_snapshot(app: Flask, backend) -> None:  # noqa: ANN001
+    """The answers are read on a second connection in a thread, the responses on the first:
+    both see the data as it was when the pair opened, though a response with its answers is
+    committed before either read starts (PostgreSQL only: SQLite reads in one statement)."""
+    assert backend.name == "postgresql"
+    from surveyapp.extensions import db
+    from surveyapp.models import Response
+    from surveyapp.services import frames, run_demo
+    from surveyapp.services.run_answers import (
+        read_responses,
+        snapshot_pair,
+        start_answer_groups,
+    )
+    from surveyapp.services.run_table import load_table, period_filter, reading_table
+
+    with app.app_context():
+        period = run_demo.demo_period(responses=60, frame=False)
+        where = period_filter(period)
+        inside = db.session.scalars(select(Response).where(*where)).all()
+        source = str(inside[0].id).lower()
+        db.session.commit()
+        late, later = uuid.uuid4(), uuid.uuid4()
+        with snapshot_pair() as (lead, follow):
+            _clone(inside[0], late, inside[0].submitted_at)  # committed after the snapshot
+            db.session.commit()
+            raw, _hi, _lo = read_responses(where, lead)
+            groups = start_answer_groups(where, len(raw), lead, follow).result()
+        assert set(raw["response_id"]) == {str(r.id).lower() for r in inside}
+        answered = _ids_in_groups(groups)
+        assert source in answered
+        assert str(late) not in answered
+        with reading_table(frames.get_period(period.code)) as read:  # the whole table too
+            _clone(inside[0], later, inside[0].submitted_at)
+            db.session.commit()
+            table = read.finish()
+        ids = list(table.data["response_id"])
+        assert str(later) not in ids
+        assert table.n == len(inside) + 1
+        row, src = ids.index(str(late)), ids.index(source)
+        np.testing.assert_array_equal(table.codes[row], table.codes[src])
+        assert (table.codes[row] > 0).any()
+        assert load_table(frames.get_period(period.code)).n == len(inside) + 2
+
+
+def test_a_failed_read_leaves_no_thread_or_transaction_behind(app: Flask) -> None:
+    """An error while the answers are in flight ends the block cleanly: the thread is waited
+    for (cancelled on PostgreSQL) and the next read works."""
+    from surveyapp.services import frames, run_demo
+    from surveyapp.services.run_table import load_table, reading_table
+
+    with app.app_context():
+        period = run_demo.demo_period(responses=30, frame=False)
+        code = period.code
+
+        def fail_while_reading() -> None:
+            with reading_table(frames.get_period(code)) as read:
+                assert read.base.n == 30
+                raise RuntimeError("caller failed")
+
+        with pytest.raises(RuntimeError, match="caller failed"):
+            fail_while_reading()
+        assert load_table(frames.get_period(code)).n == 30
