@@ -56,7 +56,7 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +205,7 @@ def sipas_indices(
     ci: str = "logit",
     df: str | float = "design",
     content_map: Mapping[str, str] | None = None,
+    on_level: Callable[[SipasResult], None] | None = None,
 ) -> SipasResult:
     """Criterion, content and overall SIPAS indices for every domain of one or more levels.
 
@@ -221,6 +222,8 @@ def sipas_indices(
         xlogit, asin. (``likelihood`` is defined for single proportions only.)
     df : ``"design"`` (each domain's own PSUs minus strata), a number, or ``inf``.
     content_map : item -> content code; by default the code before the dot (``C3.2`` -> ``C3``).
+    on_level : called with a one-level result as each level is done, in the order of ``by``
+        (a caller can store a level while the next one is computed).
 
     Returns
     -------
@@ -251,27 +254,30 @@ def sipas_indices(
     blocks = _Blocks.build(classes, content_idx, n_contents)
     sums = _FineSums.compute(design, blocks, w, fine, n_fine, n_items, n_contents)
 
-    cores = [
-        _level_core(design, name, cols, ds, fmap, sums, classes, w, fine, content_idx,
-                    n_contents)
-        for (name, cols), ds, fmap in zip(levels, domain_sets, level_of_fine, strict=True)
-    ]
-    # the composites' sum of w u^2 (for deff and n_eff) needs every level's p: one pass
-    swu2 = _composite_swu2(blocks, sums, w, fine, cores, n_contents)
-    out = [_finish_level(core, s2, level, method.value, df)
-           for core, s2 in zip(cores, swu2, strict=True)]
-    return SipasResult(
-        items=items_t,
-        contents=contents,
-        content_of=tuple(contents[c] for c in content_idx),
-        statistics=kinds,
-        variables=names,
-        levels=tuple(out),
-        level=level,
-        ci_method=method.value,
-        df_mode=df,
-        variance_method=design.variance_method,
-    )
+    def result(levels_done: tuple[SipasLevel, ...]) -> SipasResult:
+        return SipasResult(
+            items=items_t,
+            contents=contents,
+            content_of=tuple(contents[c] for c in content_idx),
+            statistics=kinds,
+            variables=names,
+            levels=levels_done,
+            level=level,
+            ci_method=method.value,
+            df_mode=df,
+            variance_method=design.variance_method,
+        )
+
+    out = []
+    for (name, cols), ds, fmap in zip(levels, domain_sets, level_of_fine, strict=True):
+        core = _level_core(design, name, cols, ds, fmap, sums, classes, w, fine, content_idx,
+                           n_contents)
+        # the composites' sum of w u^2 (for deff and n_eff) needs the level's p
+        (swu2,) = _composite_swu2(blocks, sums, w, fine, [core], n_contents)
+        out.append(_finish_level(core, swu2, level, method.value, df))
+        if on_level is not None:
+            on_level(result((out[-1],)))
+    return result(tuple(out))
 
 
 # ---------------------------------------------------------------------- items

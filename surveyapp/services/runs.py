@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import subprocess
 import threading
 import time
@@ -163,15 +162,10 @@ def _execute(run_id: int) -> None:
     """Load, weight, estimate, compare and store one run.
 
     Independent stages overlap (this is the worker, never a web request): PostgreSQL reads
-    the answers while the weights and design are built from the rest of the table; the
-    unit-versus-rest contrasts run in a thread beside the indices (both spend most of their
-    time in numpy, which releases the GIL), and each level's rows are stored while the
-    contrasts of the next level are computed."""
+    the answers while the weights and design are built from the rest of the table, and the
+    indices, contrasts and storing of the levels overlap (``run_estimate``)."""
     # the engine (scipy & co.) is loaded by the first run, not when the web app starts
-    from analysis.sipas import sipas_indices
-    from surveyapp.services import run_results
-    from surveyapp.services.run_answers import InBackground
-    from surveyapp.services.run_compare import vs_rest
+    from surveyapp.services.run_estimate import estimate_and_store
 
     t0 = time.perf_counter()
     timing: dict[str, float] = {}
@@ -196,27 +190,9 @@ def _execute(run_id: int) -> None:
     input_hash = table_hash(table, frame)
     timing["answers"] = time.perf_counter() - t
     _progress(run_id, 0.45, "indices, comparisons and storing")
-    t = time.perf_counter()
-    done: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-    contrasts = InBackground(_contrasts, done, vs_rest, built.design, table.items,
-                             opts["strata"], run_results.unit_levels(), opts["level"])
-    try:
-        result = sipas_indices(built.design, items=table.items, by=run_results.by_spec(),
-                               level=opts["level"], ci=opts["ci"])
-        timing["indices"] = time.perf_counter() - t
-        db.session.execute(delete(RunResult).where(RunResult.run_id == run_id))
-        n_rows = 0
-        for name in [lev.name for lev in result.levels if lev.name not in
-                     run_results.unit_levels()]:  # the country: no contrasts
-            n_rows += run_results.store(run_id, run_results.level_frame(
-                result, name, None, opts["level"]))
-        while (item := done.get()) is not None:  # each level as its contrasts are done
-            n_rows += run_results.store(run_id, run_results.level_frame(
-                result, item[0], item[1], opts["level"]))
-    finally:
-        contrasts.wait()
-    (_, how), timing["compare"] = contrasts.result()
-    timing["stored"] = time.perf_counter() - t
+    db.session.execute(delete(RunResult).where(RunResult.run_id == run_id))
+    estimated = estimate_and_store(run_id, built.design, table.items, opts)
+    timing.update(estimated.timing)
     t = time.perf_counter()
     notes = []
     if table.reaggregated:
@@ -225,8 +201,8 @@ def _execute(run_id: int) -> None:
     diagnostics["collapsed"] = collapsed_cells(built.frame_report)
     diagnostics["histogram"] = histogram(built.design.weights)
     diagnostics["notes"] = notes
-    diagnostics["n_results"] = n_rows
-    diagnostics["vs_rest"] = how
+    diagnostics["n_results"] = estimated.n_rows
+    diagnostics["vs_rest"] = estimated.how
     timing["finish"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t0
     diagnostics["timing"] = {k: round(v, 3) for k, v in timing.items()}
@@ -236,17 +212,6 @@ def _execute(run_id: int) -> None:
         excluded=built.excluded, diagnostics=diagnostics, design=opts,
         reaggregated=bool(table.reaggregated), error=None))
     db.session.commit()
-
-
-def _contrasts(done: queue.Queue, vs_rest: Any, *args: Any) -> tuple[Any, float]:
-    """``run_compare.vs_rest(*args)`` in a thread: each level goes to ``done`` as it is
-    finished, then ``None``; returns vs_rest's result and its wall seconds."""
-    t = time.perf_counter()
-    try:
-        out = vs_rest(*args, on_level=lambda name, table: done.put((name, table)))
-    finally:
-        done.put(None)
-    return out, time.perf_counter() - t
 
 
 def run_now(period: Period, design: dict[str, Any] | None = None,
