@@ -90,11 +90,11 @@ def test_uuid_text_round_trip() -> None:
 
 
 def _ids_in_groups(groups: bytes) -> set[str]:
-    from surveyapp.services.run_answers import _array, _tuples
+    from surveyapp.services.run_answers import _tuples, _uuids
 
     out: set[str] = set()
     for fields in _tuples(groups, 3):
-        ids = _array(fields[2], 16, np.dtype(">u8"), 2).astype(np.uint64)
+        ids = _uuids(fields[2]).astype(np.uint64)
         out |= {str(uuid.UUID(int=(int(h) << 64) | int(lo))) for h, lo in ids}
     return out
 
