@@ -268,7 +268,8 @@ def load_table(period: Period, geography: str = "2025") -> AnalysisTable:
 def _base_table(period: Period, raw: pd.DataFrame, geography: str, conn: Connection
                 ) -> tuple[pd.DataFrame, int]:
     """The table's unit, day and flag columns from the responses' ids; and how many
-    responses were mapped to their 2025 province."""
+    responses were mapped to their 2025 province. Text columns are looked up once per
+    distinct id and gathered (:func:`_labels`), not formatted once per response."""
     n = len(raw)
     units = {u.id: u for u in db.session.scalars(select(AdminUnit))}
     prov_code, mapped = {}, set()
@@ -279,25 +280,51 @@ def _base_table(period: Period, raw: pd.DataFrame, geography: str, conn: Connect
             mapped.add(uid)
         prov_code[uid] = target.code
     commune_code = {uid: (u.code if u.level == "commune" else "") for uid, u in units.items()}
-    centres = _lookup(ServiceCentre)
-    fields = _lookup(ProcedureField)
     offset = _utc_offset_seconds(period.start_date)
     t = raw["t"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
-    days = ((t + offset) // 86400).astype("datetime64[D]").astype(str)
-    province_id = raw["province_id"].astype(np.int64)
+    day_no = (t + offset) // 86400
+    first_day = int(day_no.min()) if n else 0
+    days = [str(np.datetime64(first_day + k, "D"))
+            for k in range(int(day_no.max()) - first_day + 1 if n else 0)]
+    day = _labels(day_no - first_day, dict(enumerate(days)))
+    unit_id = raw["unit_id"].to_numpy(np.int64)
+    province_id = raw["province_id"].to_numpy(np.int64)
+    centre = _labels(raw["centre_id"].to_numpy(np.int64), _lookup(ServiceCentre))
+    field_id = raw["field_id"].to_numpy(np.float64)
+    field = _labels(np.where(np.isnan(field_id), -1, field_id).astype(np.int64),
+                    _lookup(ProcedureField))
+    response_id = raw["response_id"]
+    if db.engine.dialect.name != "postgresql":  # PostgreSQL's text is canonical already
+        response_id = response_id.astype(str).str.lower()
     data = pd.DataFrame({
-        "response_id": raw["response_id"].astype(str).str.lower(),
-        "province_code": province_id.map(prov_code).astype(str),
-        "commune_code": raw["unit_id"].astype(np.int64).map(commune_code).astype(str),
-        "centre_code": raw["centre_id"].astype(np.int64).map(centres).astype(str),
-        "field_code": raw["field_id"].map(fields).fillna("").astype(str),
+        "response_id": response_id,
+        "province_code": _labels(province_id, prov_code),
+        "commune_code": _labels(unit_id, commune_code),
+        "centre_code": centre,
+        "field_code": field,
         "channel": raw["channel"].astype(str),
-        "day": days,
-        "unit_key": "u" + raw["unit_id"].astype(np.int64).astype(str),
+        "day": day,
+        "unit_key": _labels(unit_id, {uid: f"u{uid}" for uid in units}),
     })
     data["psu_day"] = data["centre_code"] + "/" + data["day"]
     data["flags"] = _flags(period, data["response_id"], conn)
-    return data, int(province_id.isin(mapped).sum())
+    return data, int(np.isin(province_id, list(mapped)).sum())
+
+
+def _labels(ids: np.ndarray, text: dict[int, str]) -> pd.Series:
+    """``text[id]`` for every row (``""`` for an id not in ``text``), as an Arrow string
+    column: each distinct id is looked up once and Arrow gathers the rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(ids) == 0:
+        return pd.Series([], dtype="str")
+    if ids.min() >= 0 and ids.max() < 4 * len(ids) + 100_000:  # ids index a table directly
+        keys, index = np.arange(int(ids.max()) + 1), ids
+    else:
+        keys, index = np.unique(ids, return_inverse=True)
+    table = pa.array([text.get(int(k), "") for k in keys], pa.string())
+    return pd.Series(pc.take(table, pa.array(index)), dtype="str")
 
 
 def _with_items(data: pd.DataFrame, codes: np.ndarray, items: list[str], reagg: int
