@@ -15,7 +15,9 @@ plus a provincial centre per province, then ``--rows`` responses (bulk ``COPY``)
 ratings shifted by a latent centre quality), 1 % honeypot flags, and a frame of dossiers
 per (centre, field) (provincial centres by field, commune centres one all-fields count).
 
-Timed, in a fresh subprocess per run (so peak RSS is the run's own): ``services.runs.run_now``
+Before each timed run, earlier benchmark runs are deleted and ``run_result`` vacuumed (not
+timed), so that every run stores into the same table. Timed, in a fresh subprocess per run
+(so peak RSS is the run's own): ``services.runs.run_now``
 with the default design -- load from the database (answers as arrays, binary ``COPY``),
 frame weights, design, SIPAS for country/34 provinces/communes/centres, unit-vs-rest with
 Holm and rank intervals, results stored with ``COPY`` -- then ``publish``; then, in the same
@@ -272,6 +274,23 @@ def timed_run(pdf_dir: Path) -> dict:
     return out
 
 
+def reset_runs() -> None:
+    """Remove earlier benchmark runs and vacuum their results (not timed): every timed run
+    then stores its 332,625 rows into the same, small ``run_result`` table -- with runs left
+    from earlier invocations the table and its indexes grew by as much per run, and so did
+    the time to store."""
+    from sqlalchemy import create_engine, text
+
+    from surveyapp.config import normalise_database_url
+
+    url = normalise_database_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DELETE FROM "{SCHEMA}".analysis_run'))  # noqa: S608 - constant
+        conn.execute(text(f'VACUUM ANALYZE "{SCHEMA}".run_result'))
+    engine.dispose()
+
+
 def drop_schema() -> None:
     from sqlalchemy import create_engine, text
 
@@ -345,6 +364,7 @@ def main() -> None:
     pdf_dir.mkdir(parents=True, exist_ok=True)
     try:
         for i in range(args.runs):
+            reset_runs()
             proc = subprocess.run([sys.executable, __file__, "--worker", "--pdf-dir",
                                    str(pdf_dir)], capture_output=True, text=True, check=False)
             if proc.returncode:

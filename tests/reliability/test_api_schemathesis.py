@@ -61,12 +61,12 @@ def _fuzz(operation: Any, mode: GenerationMode, call: Callable[[Any], Any], **fi
 
 
 def plausible(case: Any, centre: str, channel: str) -> None:
-    """Make every other schema-valid body reach the store: this credential's centre and
-    channel, the real questionnaire version, generated answers moved onto real item codes
-    (their generated values, comment and times kept) and a fresh id (generated ids repeat,
-    and a repeated id is answered 200 without storing)."""
+    """Make a schema-valid body reach the store: this credential's centre and channel, the
+    real questionnaire version, generated answers moved onto real item codes (their
+    generated values, comment and times kept) and a fresh id (generated ids repeat, and a
+    repeated id is answered 200 without storing)."""
     body = case.body
-    if not isinstance(body, dict) or len(repr(body)) % 2:
+    if not isinstance(body, dict):
         return
     body.update(id=str(uuid.uuid4()), centre=centre, channel=channel, questionnaire=VERSION)
     body.pop("counter", None)
@@ -98,10 +98,22 @@ def assert_nothing_stored_is_garbage(app: Flask) -> None:
         assert all(c for c in comments), "a response with neither answers nor a comment"
 
 
-def _upload(case: Any, headers: dict[str, str], centre: str, channel: str) -> Any:
-    if case.meta is None or case.meta.generation.mode is GenerationMode.POSITIVE:
-        plausible(case, centre, channel)
-    return case.call(headers=headers)
+def _uploader(headers: dict[str, str], centre: str, channel: str) -> Callable[[Any], Any]:
+    """Upload each case; every other positive case made :func:`plausible` (the others stay
+    as generated). By count, not by anything in the case: which examples hypothesis draws
+    can change with what ran before in the process (a selection by the body's length once
+    left 2 plausible cases of 30)."""
+    positive = 0
+
+    def upload(case: Any) -> Any:
+        nonlocal positive
+        if case.meta is None or case.meta.generation.mode is GenerationMode.POSITIVE:
+            positive += 1
+            if positive % 2:
+                plausible(case, centre, channel)
+        return case.call(headers=headers)
+
+    return upload
 
 
 @pytest.mark.parametrize("credential", ["kiosk", "link"])
@@ -113,8 +125,7 @@ def test_response_upload(app: Flask, kiosk: KioskInfo, phone_link: PhoneLink,
     else:
         headers = {"Authorization": f"Link {phone_link.query}"}
         centre, channel = phone_link.centre, "phone-qr"
-    positive = _fuzz(op, GenerationMode.POSITIVE,
-                     lambda case: _upload(case, headers, centre, channel))
+    positive = _fuzz(op, GenerationMode.POSITIVE, _uploader(headers, centre, channel))
     negative = _fuzz(op, GenerationMode.NEGATIVE, lambda case: case.call(headers=headers))
     assert positive[201] >= 3, positive  # past authentication and validation, into the store
     assert not negative.keys() & {200, 201}, negative  # nothing off-schema is stored
