@@ -76,9 +76,9 @@ def estimate_and_store(run_id: int, design: Any, items: list[str], opts: dict[st
             kind, name, value = item
             got[kind][name] = value
             if name in got["indices"] and (name in got["rest"] or name not in contrasted):
-                result: SipasResult = got["indices"][name]
+                result: SipasResult = got["indices"].pop(name)  # stored: let it go
                 out.n_rows += run_results.store(run_id, run_results.level_frame(
-                    result, name, got["rest"].get(name), opts["level"]))
+                    result, name, got["rest"].pop(name, None), opts["level"]))
                 stored.add(name)
     finally:
         for worker in workers:

@@ -188,18 +188,22 @@ def _execute(run_id: int) -> None:
         table = reading.finish()
     built = built.with_items(table)
     input_hash = table_hash(table, frame)
+    items, n_responses, reaggregated = table.items, table.n, table.reaggregated
+    design, excluded, built_diagnostics = built.design, built.excluded, built.diagnostics
+    frame_report = built.frame_report
+    del table, reading, built  # the design holds the rows it uses; the rest can go now
     timing["answers"] = time.perf_counter() - t
     _progress(run_id, 0.45, "indices, comparisons and storing")
     db.session.execute(delete(RunResult).where(RunResult.run_id == run_id))
-    estimated = estimate_and_store(run_id, built.design, table.items, opts)
+    estimated = estimate_and_store(run_id, design, items, opts)
     timing.update(estimated.timing)
     t = time.perf_counter()
     notes = []
-    if table.reaggregated:
+    if reaggregated:
         notes.append(REFORM_NOTE)
-    diagnostics = dict(built.diagnostics)
-    diagnostics["collapsed"] = collapsed_cells(built.frame_report)
-    diagnostics["histogram"] = histogram(built.design.weights)
+    diagnostics = dict(built_diagnostics)
+    diagnostics["collapsed"] = collapsed_cells(frame_report)
+    diagnostics["histogram"] = histogram(design.weights)
     diagnostics["notes"] = notes
     diagnostics["n_results"] = estimated.n_rows
     diagnostics["vs_rest"] = estimated.how
@@ -208,9 +212,9 @@ def _execute(run_id: int) -> None:
     diagnostics["timing"] = {k: round(v, 3) for k, v in timing.items()}
     db.session.execute(update(AnalysisRun).where(AnalysisRun.id == run_id).values(
         status="done", finished_at=utcnow(), progress=1.0, progress_note="done",
-        input_hash=input_hash, code_version=code_version(), n_responses=table.n,
-        excluded=built.excluded, diagnostics=diagnostics, design=opts,
-        reaggregated=bool(table.reaggregated), error=None))
+        input_hash=input_hash, code_version=code_version(), n_responses=n_responses,
+        excluded=excluded, diagnostics=diagnostics, design=opts,
+        reaggregated=bool(reaggregated), error=None))
     db.session.commit()
 
 

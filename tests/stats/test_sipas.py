@@ -455,3 +455,24 @@ def test_rows_with_a_missing_domain_value_leave_that_level_only() -> None:
     np.testing.assert_allclose(b["overall"].var, a["overall"].var, rtol=1e-12)
     keep = (a["commune"].domains["commune"] != "K05").to_numpy()
     np.testing.assert_allclose(b["commune"].var, a["commune"].var[keep], rtol=1e-12)
+
+
+@SETTINGS
+@given(sipas_samples())
+def test_on_level_hands_over_each_level_as_the_result_holds_it(frame: pd.DataFrame) -> None:
+    """``on_level`` gets a one-level result per level, in the order of ``by``, equal to the
+    level in the returned result; and each level alone equals the level computed with the
+    others (a level's numbers involve no other level)."""
+    design = design_of(frame)
+    seen: list[analysis.SipasResult] = []
+    res = sipas_indices(design, FEW_ITEMS, by=LEVELS, on_level=seen.append)
+    assert [one.levels[0].name for one in seen] == [lev.name for lev in res.levels]
+    for one, lev in zip(seen, res.levels, strict=True):
+        (handed,) = one.levels
+        assert one.variables == res.variables
+        pd.testing.assert_frame_equal(handed.domains, lev.domains)
+        for attr in ("estimate", "var", "ci", "df", "n", "n_eff", "deff"):
+            np.testing.assert_array_equal(getattr(handed, attr), getattr(lev, attr), attr)
+        alone = sipas_indices(design, FEW_ITEMS, by={lev.name: lev.by or None}).levels[0]
+        np.testing.assert_allclose(alone.estimate, lev.estimate, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(alone.var, lev.var, rtol=1e-9, atol=1e-18)

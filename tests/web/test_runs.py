@@ -203,3 +203,53 @@ def test_pre_reform_period_is_reaggregated_to_the_34_provinces(app: Flask) -> No
         post = run_demo.demo_period(responses=20, seed=99)
         with pytest.raises(DesignOptionError):
             runs.create_run(post, {"geography": "2008"})
+
+
+def test_stored_rows_equal_one_plain_computation(app: Flask, period_code: str) -> None:
+    """The run computes indices and contrasts in two threads, level by level, and stores each
+    level as it is ready (services.run_estimate): the rows are exactly those of one
+    sipas_indices call and one vs_rest call, in this thread."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.sipas import sipas_indices
+    from surveyapp.extensions import db
+    from surveyapp.models import RunResult
+    from surveyapp.services import frames, run_design, run_results
+    from surveyapp.services.frames import load_frame
+    from surveyapp.services.run_compare import vs_rest
+    from surveyapp.services.run_table import load_table
+
+    run_id = _run(app, period_code)
+    with app.app_context():
+        period = frames.get_period(period_code)
+        opts = run_design.normalise(None)
+        table = load_table(period)
+        design = run_design.build(table, load_frame(period), opts).design
+        stored = pd.read_sql(select(*[getattr(RunResult, c) for c in run_results.COLUMNS[1:]])
+                             .where(RunResult.run_id == run_id), db.session.connection())
+    result = sipas_indices(design, items=table.items, by=run_results.by_spec(),
+                           level=opts["level"], ci=opts["ci"])
+    rest, _how = vs_rest(design, table.items, opts["strata"], run_results.unit_levels(),
+                         opts["level"])
+    expected = run_results.result_frame(result, rest, opts["level"])
+    keys = ["level", "unit_code", "province_code", "variable"]
+    a = stored.fillna({"province_code": ""}).sort_values(keys).reset_index(drop=True)
+    b = expected.fillna({"province_code": ""}).sort_values(keys).reset_index(drop=True)
+    assert len(a) == len(b) == run_results_count(app, run_id)
+    for col in run_results.COLUMNS[1:]:
+        if pd.api.types.is_numeric_dtype(b[col]) and not pd.api.types.is_bool_dtype(b[col]):
+            np.testing.assert_array_equal(  # exact: the same arithmetic in the same order
+                a[col].astype("Float64").to_numpy(float, na_value=np.nan),
+                b[col].astype("Float64").to_numpy(float, na_value=np.nan), err_msg=col)
+        else:
+            assert [None if pd.isna(v) else v for v in a[col]] == \
+                   [None if pd.isna(v) else v for v in b[col]], col
+
+
+def run_results_count(app: Flask, run_id: int) -> int:
+    from surveyapp.extensions import db
+    from surveyapp.models import AnalysisRun
+
+    with app.app_context():
+        return db.session.get(AnalysisRun, run_id).diagnostics["n_results"]
