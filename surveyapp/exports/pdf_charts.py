@@ -18,6 +18,7 @@ from fpdf import FPDF
 
 from surveyapp.charts import BLUE, GREY, VERMILLION
 from surveyapp.charts.series import Forest, Heatmap, forest_range, heatmap_scale
+from surveyapp.exports.pdf_table import string_width
 from surveyapp.reports import fmt
 from surveyapp.reports.labels import content_name
 
@@ -37,10 +38,10 @@ def _text(pdf: FPDF, x: float, y_mid: float, text: str, size: float = 7.5,
     """Text vertically centred on ``y_mid``; ``align`` L/R/C about ``x``; shortened to
     ``fit`` mm if given."""
     pdf.set_font("DejaVu", "B" if bold else "", size)
-    width = pdf.get_string_width(text) if align != "L" or fit is not None else 0.0
+    width = string_width(pdf, text) if align != "L" or fit is not None else 0.0
     if fit is not None and width > fit:
         text = _fit(pdf, text, fit)
-        width = pdf.get_string_width(text)
+        width = string_width(pdf, text)
     pdf.set_text_color(*colour)
     left = x - width if align == "R" else x - width / 2 if align == "C" else x
     pdf.text(left, y_mid + size * PT * 0.36, text)
@@ -49,11 +50,11 @@ def _text(pdf: FPDF, x: float, y_mid: float, text: str, size: float = 7.5,
 def _fit(pdf: FPDF, text: str, width: float) -> str:
     """``text`` shortened in the middle to ``width`` mm in the current font: unit names share
     their beginnings ("Trung tâm Phục vụ hành chính công …") and differ at the end."""
-    if pdf.get_string_width(text) <= width:
+    if string_width(pdf, text) <= width:
         return text
     head = text[: max(1, min(14, len(text) // 3))].rstrip()
     tail = text[len(head):]
-    while tail and pdf.get_string_width(f"{head}…{tail}") > width:
+    while tail and string_width(pdf, f"{head}…{tail}") > width:
         tail = tail[1:]
     return f"{head}…{tail.lstrip()}"
 
