@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from surveyapp.admin import bp
@@ -57,7 +58,7 @@ def kiosks() -> str:
     return render_template("admin/kiosks/list.html", page=page, rows=rows, provinces=provinces,
                            province=province, centre=centre, centre_code=centre_code,
                            status=status, args=args, silent_minutes=_minutes(),
-                           opening_hours=current_app.config["KIOSK_OPENING_HOURS"])
+                           opening_hours=_opening_hours())
 
 
 def _kiosk_or_404(kiosk_id: str) -> Kiosk:
@@ -94,13 +95,18 @@ def new_kiosk() -> ResponseReturnValue:
     return render_form("admin/kiosks/form.html", form)
 
 
+def _opening_hours() -> str:
+    return fleet.describe_hours(
+        fleet.parse_hours(str(current_app.config["KIOSK_OPENING_HOURS"])), get_locale())
+
+
 @bp.get("/kiosks/<kiosk_id>")
 def kiosk(kiosk_id: str) -> str:
     found = _kiosk_or_404(kiosk_id)
     return render_template("admin/kiosks/detail.html", kiosk=found,
                            status=admin_kiosks.kiosk_status(found, utcnow()),
                            silent_minutes=_minutes(), reload_form=ConfirmForm(),
-                           opening_hours=current_app.config["KIOSK_OPENING_HOURS"])
+                           opening_hours=_opening_hours())
 
 
 @bp.post("/kiosks/<kiosk_id>/reload")

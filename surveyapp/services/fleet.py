@@ -16,8 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_day_names
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -58,6 +60,30 @@ def parse_hours(spec: str) -> Hours:
         for d in days:
             out[d].append((start, end))
     return out
+
+
+def describe_hours(hours: Hours, locale: Any) -> str:
+    """The opening hours for people, in ``locale``'s day names (CLDR, through Babel):
+    ``Thứ Hai–Thứ Sáu 07:30–17:00; Thứ Bảy 07:30–11:30`` -- days in a row with the same
+    hours joined; the configuration's own notation is for administrators' files, not pages."""
+    names = get_day_names("wide", locale=locale)
+    parts = []
+    day = 0
+    while day < 7:
+        spans = hours[day]
+        last = day
+        while last + 1 < 7 and hours[last + 1] == spans:
+            last += 1
+        if spans:
+            days = names[day] if day == last else f"{names[day]}–{names[last]}"
+            times = ", ".join(f"{_clock(a)}–{_clock(b)}" for a, b in spans)
+            parts.append(f"{days} {times}")
+        day = last + 1
+    return "; ".join(parts) or "–"
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def open_since(now: dt.datetime, hours: Hours, tz: ZoneInfo) -> dt.timedelta | None:

@@ -177,3 +177,30 @@ def test_unknown_or_malformed_kiosk_ids_are_404(app: Flask, staff: StaffInfo,
     client = signed_in(app, staff.admin)
     assert client.get(f"/admin/kiosks/{kiosk_id}").status_code == 404
     assert client.get(f"/admin/kiosks/{kiosk_id}/revoke").status_code == 404
+
+
+def test_opening_hours_are_shown_in_the_pages_language(app: Flask, staff: StaffInfo,
+                                                       kiosk: KioskInfo) -> None:
+    """The fleet pages show the configured hours with day names, not the config notation."""
+    app.config["KIOSK_OPENING_HOURS"] = "mon-fri 07:30-17:00; sat 07:30-11:30"
+    client = signed_in(app, staff.admin)
+    page = client.get("/admin/kiosks").get_data(as_text=True)
+    assert "Thứ Hai–Thứ Sáu 07:30–17:00; Thứ Bảy 07:30–11:30" in page
+    assert "mon-fri" not in page
+    detail = client.get(f"/admin/kiosks/{kiosk.id}").get_data(as_text=True)
+    assert "Thứ Hai–Thứ Sáu 07:30–17:00" in detail
+
+
+@pytest.mark.parametrize(("spec", "locale", "shown"), [
+    ("mon-fri 07:30-17:00; sat 07:30-11:30", "en",
+     "Monday–Friday 07:30–17:00; Saturday 07:30–11:30"),
+    ("mon-sun 00:00-24:00", "vi", "Thứ Hai–Chủ Nhật 00:00–24:00"),
+    ("mon 08:00-12:00; mon 13:00-17:00; wed 08:00-12:00; wed 13:00-17:00", "vi",
+     "Thứ Hai 08:00–12:00, 13:00–17:00; Thứ Tư 08:00–12:00, 13:00–17:00"),
+    ("sat-mon 08:00-11:00", "en", "Monday 08:00–11:00; Saturday–Sunday 08:00–11:00"),
+    ("", "vi", "–"),
+])
+def test_describe_hours(spec: str, locale: str, shown: str) -> None:
+    from surveyapp.services import fleet
+
+    assert fleet.describe_hours(fleet.parse_hours(spec), locale) == shown
