@@ -61,6 +61,22 @@ from surveyapp.services.run_table import reading_table, table_hash
 
 log = logging.getLogger(__name__)
 REFORM_NOTE = "reaggregated"
+#: ``AnalysisRun.progress_note`` is stored as one of these codes; pages show the sentence
+PROGRESS_NOTES = {
+    "queued": _l("Waiting for a worker"),
+    "starting": _l("Starting"),
+    "loading responses": _l("Reading the responses"),
+    "weights and design": _l("Weights and design (the answers are still being read)"),
+    "indices, comparisons and storing": _l("Indices, comparisons and ranks, storing the results"),
+    "done": _l("The run has finished"),
+    "failed": _l("Failed"),
+}
+
+
+def progress_label(note: str) -> str:
+    """The run's progress note as a sentence in the page's language."""
+    label = PROGRESS_NOTES.get(note)
+    return str(label) if label is not None else note
 
 
 class RunFailure(Exception):
@@ -307,5 +323,6 @@ def unpublish(run: AnalysisRun, user: Any = None) -> None:
     db.session.commit()
 
 
-__all__ = ["PublishError", "RunFailure", "claim", "code_version", "create_run", "execute",
-           "process_queue", "publish", "run_now", "unpublish", "wake_background_worker"]
+__all__ = ["PROGRESS_NOTES", "PublishError", "RunFailure", "claim", "code_version",
+           "create_run", "execute", "process_queue", "progress_label", "publish", "run_now",
+           "unpublish", "wake_background_worker"]

@@ -79,7 +79,8 @@ def run(run_id: int) -> ResponseReturnValue:
     return render_template("stats/run.html", run=run_, summary=summary, error_code=code,
                            error_detail=detail, refresh=refresh, names=_unit_names(),
                            action=ActionForm(), flags=labels.FLAGS,
-                           reliability=labels.reliability)
+                           reliability=labels.reliability,
+                           progress_note=runs.progress_label(run_.progress_note))
 
 
 @bp.get("/runs/<int:run_id>/diagnostics")

@@ -113,6 +113,7 @@ def test_design_form_queues_a_run_the_worker_executes(app: Flask, client: FlaskC
     run_page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert 'http-equiv="refresh"' in run_page
     assert "flask --app surveyapp worker" in run_page
+    assert "Đang chờ tiến trình xử lý" in run_page  # the progress note, translated
     result = runner.invoke(args=["worker", "--once"])
     assert "processed 1 run" in result.output
     with app.app_context():
