@@ -163,3 +163,27 @@ def test_a_failed_read_leaves_no_thread_or_transaction_behind(app: Flask) -> Non
         with pytest.raises(RuntimeError, match="caller failed"):
             fail_while_reading()
         assert load_table(frames.get_period(code)).n == 30
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_a_read_in_flight_is_cancelled_not_waited_for(app: Flask, backend) -> None:  # noqa: ANN001
+    """What ``reading_table`` does when its caller fails while the answers are still being
+    read: cancel the statement on the second connection, then wait for the thread -- which
+    ends at once with the cancellation instead of running the read to its end."""
+    import time
+
+    import psycopg
+
+    from surveyapp.services.run_answers import InBackground, _copy_binary, snapshot_pair
+
+    assert backend.name == "postgresql"
+    with app.app_context(), snapshot_pair() as (_lead, follow):
+        slow = InBackground(_copy_binary, "SELECT pg_sleep(30)", follow)
+        time.sleep(0.5)
+        assert slow.running()
+        started = time.monotonic()
+        follow.connection.dbapi_connection.cancel()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            slow.result()
+        assert time.monotonic() - started < 5
