@@ -109,13 +109,12 @@ class InBackground:
         self._thread.join()
 
 
-def read_responses(period_filter: list, conn: Connection | None = None
+def read_responses(period_filter: list, conn: Connection
                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The period's responses sorted by id: the columns of ``run_table``'s base query
     (``response_id`` as canonical UUID text, ``t`` epoch seconds, ``centre_id``,
     ``field_id`` (NaN when not asked), ``unit_id``, ``province_id``, ``channel``), and the
-    UUIDs' unsigned 64-bit halves (hi, lo) in the same order. ``conn``: the connection to
-    read on (default: the session's)."""
+    UUIDs' unsigned 64-bit halves (hi, lo) in the same order, read on ``conn``."""
     import pyarrow as pa  # loaded by the first run, not when the web app starts
 
     where = _compile(select(Response.id).where(*period_filter).whereclause)
@@ -196,30 +195,23 @@ def answer_groups_sql(period_filter: list, join: bool) -> str:
     return sql + " GROUP BY 1, 2"
 
 
-def read_answer_groups(period_filter: list, n_period: int) -> bytes:
-    """The binary ``COPY`` of :func:`answer_groups_sql`, on the session's connection."""
-    return _copy_binary(answer_groups_sql(period_filter, _join_needed(n_period)))
-
-
 def start_answer_groups(period_filter: list, n_period: int, lead: Connection,
                         follow: Connection) -> InBackground:
-    """:func:`read_answer_groups` on ``follow`` in a thread (the SQL is built here: the
-    thread needs no application context)."""
+    """The binary ``COPY`` of :func:`answer_groups_sql`, read on ``follow`` in a thread (the
+    SQL is built here: the thread needs no application context)."""
     sql = answer_groups_sql(period_filter, _join_needed(n_period, lead))
     return InBackground(_copy_binary, sql, follow)
 
 
-def answer_codes(period_filter: list, column: dict[int, int], n_items: int,
-                 hi: np.ndarray, lo: np.ndarray, groups: bytes | None = None) -> np.ndarray:
+def answer_codes(groups: bytes, column: dict[int, int], n_items: int,
+                 hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """(n, n_items) int8 codes for the responses whose sorted UUID halves are ``hi``/``lo``
-    (as :func:`read_responses` returns them); ``groups``: the answers as
-    :func:`read_answer_groups` returned them (read now when not given)."""
+    (as :func:`read_responses` returns them), from the answers' ``groups`` (the result of
+    :func:`start_answer_groups`)."""
     n = len(hi)
     codes = np.zeros((n, n_items), dtype=np.int8)
     if n == 0 or not column:
         return codes
-    if groups is None:
-        groups = read_answer_groups(period_filter, n)
     dup = np.flatnonzero(hi[1:] == hi[:-1])
     exact = ({(int(hi[i]), int(lo[i])): i for d in dup for i in (d, d + 1)}
              if len(dup) else None)
@@ -256,9 +248,8 @@ def answer_codes(period_filter: list, column: dict[int, int], n_items: int,
     return codes
 
 
-def _join_needed(n_period: int, conn: Connection | None = None) -> bool:
-    query = select(func.count()).select_from(Response)
-    total = (conn.scalar(query) if conn is not None else db.session.scalar(query)) or 0
+def _join_needed(n_period: int, conn: Connection) -> bool:
+    total = conn.scalar(select(func.count()).select_from(Response)) or 0
     return total - n_period > n_period
 
 
@@ -266,8 +257,8 @@ def _compile(clause) -> str:  # noqa: ANN001 - a SQLAlchemy clause
     return str(clause.compile(db.engine, compile_kwargs={"literal_binds": True}))
 
 
-def _copy_binary(sql: str, conn: Connection | None = None) -> bytes:
-    raw = (conn if conn is not None else db.session.connection()).connection.dbapi_connection
+def _copy_binary(sql: str, conn: Connection) -> bytes:
+    raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:
         # the aggregates hold every array in memory: let them (the default 4 MB spills)
         cur.execute("SET LOCAL work_mem = '1GB'")

@@ -249,7 +249,7 @@ def reading_table(period: Period, geography: str = "2025") -> Iterator[TableRead
                                  reaggregated=reagg)
 
             def finish() -> AnalysisTable:
-                codes = answer_codes(where, column, len(items), hi, lo, pending.result())
+                codes = answer_codes(pending.result(), column, len(items), hi, lo)
                 return _with_items(data, codes, items, reagg)
 
             yield TableRead(base, finish)
