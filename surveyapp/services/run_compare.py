@@ -54,7 +54,7 @@ def sorted_unique(keys: np.ndarray, size: int, inverse: bool = True
     ``size``: a presence table instead of a sort of 10^6 keys (the sort was ~1.5 s of a
     national run's comparisons); same sorted values, same inverse."""
     if size > DENSE_LIMIT or (len(keys) and keys.min() < 0):  # e.g. a missing parent (-1)
-        return np.unique(keys, return_inverse=True) if inverse else (np.unique(keys), None)
+        return np.unique(keys, return_inverse=True) if inverse else (unique(keys), None)
     present = np.zeros(size, dtype=bool)
     present[keys] = True
     values = np.flatnonzero(present)
