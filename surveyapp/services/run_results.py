@@ -44,10 +44,9 @@ def by_spec() -> dict[str, list[str] | None]:
 
 
 def unit_levels() -> dict[str, tuple[list[str], list[str]]]:
-    """Unit and parent columns of every level below the country (``run_compare.vs_rest``),
-    the level with the most units first (its rows are stored while the others compute)."""
+    """Unit and parent columns of every level below the country (``run_compare.vs_rest``)."""
     return {name: ([unit], [parent] if parent else [])
-            for name, (unit, parent) in reversed(LEVELS.items()) if unit is not None}
+            for name, (unit, parent) in LEVELS.items() if unit is not None}
 
 
 def level_frame(result: SipasResult, name: str, rest: pd.DataFrame | None, level: float,
