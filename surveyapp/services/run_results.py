@@ -80,13 +80,6 @@ def level_frame(result: SipasResult, name: str, rest: pd.DataFrame | None, level
     return frame[COLUMNS[1:]]
 
 
-def result_frame(result: SipasResult, rest: dict[str, pd.DataFrame | None], level: float,
-                 rank_method: str = "bonferroni") -> pd.DataFrame:
-    """All levels in one long table (:func:`level_frame` of each)."""
-    return pd.concat([level_frame(result, lev.name, rest.get(lev.name), level, rank_method)
-                      for lev in result.levels], ignore_index=True)
-
-
 def _with_rest(frame: pd.DataFrame, vs: pd.DataFrame | None, unit_col: str,
                parent_col: str | None) -> pd.DataFrame:
     if vs is None:
@@ -197,5 +190,4 @@ def _copy(frame: pd.DataFrame) -> int:
     return len(out)
 
 
-__all__ = ["COUNTRY_CODE", "by_spec", "level_frame", "result_frame", "store",
-           "unit_levels"]
+__all__ = ["COUNTRY_CODE", "by_spec", "level_frame", "store", "unit_levels"]

@@ -232,7 +232,9 @@ def test_stored_rows_equal_one_plain_computation(app: Flask, period_code: str) -
                            level=opts["level"], ci=opts["ci"])
     rest, _how = vs_rest(design, table.items, opts["strata"], run_results.unit_levels(),
                          opts["level"])
-    expected = run_results.result_frame(result, rest, opts["level"])
+    expected = pd.concat([run_results.level_frame(result, lev.name, rest.get(lev.name),
+                                                  opts["level"]) for lev in result.levels],
+                         ignore_index=True)
     keys = ["level", "unit_code", "province_code", "variable"]
     a = stored.fillna({"province_code": ""}).sort_values(keys).reset_index(drop=True)
     b = expected.fillna({"province_code": ""}).sort_values(keys).reset_index(drop=True)
