@@ -167,17 +167,20 @@ def _heard(app: Flask, kiosk_id: str, minutes_ago: float) -> None:
 
 
 def _local_window(start_minutes_ago: int, length: int = 120) -> str:
-    """Opening hours of today (Vietnam) that began ``start_minutes_ago`` minutes ago."""
-    now = dt.datetime.now(VN)
-    start = now - dt.timedelta(minutes=start_minutes_ago)
-    if start.date() != now.date():
-        pytest.skip("too close to midnight in Vietnam for a same-day window")
-    end = min(start + dt.timedelta(minutes=length), now.replace(hour=23, minute=59))
-    if end <= now:
-        pytest.skip("too close to midnight in Vietnam for a same-day window")
-    day = fleet.DAYS[now.weekday()]
-    return f"{day} {start:%H:%M}-{end:%H:%M}" if end.date() == now.date() else \
-        f"{day} {start:%H:%M}-24:00"
+    """Opening hours (Vietnam) that began ``start_minutes_ago`` minutes ago and last
+    ``length`` minutes, split at midnight into one part per day (so the test runs at any
+    hour, midnight included, instead of skipping near it)."""
+    start = dt.datetime.now(VN) - dt.timedelta(minutes=start_minutes_ago)
+    start = start.replace(second=0, microsecond=0)
+    end = start + dt.timedelta(minutes=length)
+    parts = []
+    while start < end:
+        midnight = (start + dt.timedelta(days=1)).replace(hour=0, minute=0)
+        stop = min(end, midnight)
+        until = "24:00" if stop == midnight else f"{stop:%H:%M}"
+        parts.append(f"{fleet.DAYS[start.weekday()]} {start:%H:%M}-{until}")
+        start = stop
+    return "; ".join(parts)
 
 
 def test_silent_only_during_opening_hours(app, kiosk: KioskInfo, staff: StaffInfo):
