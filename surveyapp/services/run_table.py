@@ -235,7 +235,7 @@ def reading_table(period: Period, geography: str = "2025") -> Iterator[TableRead
         order = np.argsort(data["response_id"].to_numpy(), kind="stable")
         data = data.iloc[order].reset_index(drop=True)
         table = _with_items(data, codes[order], items, reagg)
-        base = AnalysisTable(data=data, items=[], codes=codes[order][:, :0], reaggregated=reagg)
+        base = AnalysisTable(data=data, items=[], codes=table.codes[:, :0], reaggregated=reagg)
         yield TableRead(base, lambda: table)
         return
     where = period_filter(period)
